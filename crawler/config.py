@@ -1,0 +1,254 @@
+"""The configuration file, ``veille.toml``, loaded once into a typed object.
+
+One loader, one typed :class:`Config` passed down. Environment variables override
+file values here and nowhere else. A bad file raises :class:`ConfigError` naming the
+file, the source id and the field.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import platformdirs
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+CONFIG_ENV = "VEILLE_CONFIG"
+DATABASE_URL_ENV = "VEILLE_DATABASE_URL"
+DEFAULT_CONFIG_NAME = "veille.toml"
+DEFAULT_USER_AGENT = "Veille/0.1 (news-monitoring crawler; +https://pypi.org/project/veille/)"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3,
+    "kib": 1024, "mib": 1024**2, "gib": 1024**3,
+}  # fmt: skip
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used. The message names file, source and field."""
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``"45s"``, ``"30m"``, ``"6h"``, ``"1d"`` (or a number of seconds) to a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as '45s', '30m', '6h'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    else:
+        raise ValueError(f"expected a duration such as '45s', '30m', '6h', got {value!r}")
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return timedelta(seconds=seconds)
+
+
+def parse_size(value: Any) -> int:
+    """``"10MB"``, ``"512KiB"`` (or a number of bytes) to bytes."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as '10MB'")
+    if isinstance(value, int):
+        size = value
+    elif isinstance(value, str) and (match := _SIZE.match(value)):
+        size = int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()])
+    else:
+        raise ValueError(f"expected a size such as '10MB' or '512KiB', got {value!r}")
+    if size <= 0:
+        raise ValueError("a size must be positive")
+    return size
+
+
+def check_http_url(url: str) -> str:
+    """Accept only absolute ``http(s)`` URLs with a host."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    return url.strip()
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+HttpUrl = Annotated[str, BeforeValidator(check_http_url)]
+
+
+def default_database_url() -> str:
+    """A SQLite file in the user's data directory."""
+    return f"sqlite:///{platformdirs.user_data_path('veille') / 'veille.db'}"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseConfig(_Section):
+    url: str = Field(default_factory=default_database_url)
+
+
+class CrawlConfig(_Section):
+    user_agent: str = DEFAULT_USER_AGENT
+    obey_robots_txt: bool = True
+    concurrent_requests: int = Field(16, ge=1)
+    concurrent_requests_per_domain: int = Field(2, ge=1)
+    download_delay: Duration = timedelta(seconds=1)
+    autothrottle: bool = True
+    autothrottle_target_concurrency: float = Field(1.0, gt=0)
+    autothrottle_max_delay: Duration = timedelta(seconds=60)
+    download_timeout: Duration = timedelta(seconds=30)
+    max_page_size: Size = 10 * 1000**2
+    retry_times: int = Field(3, ge=0)
+    retry_backoff_base: Duration = timedelta(seconds=2)
+    retry_backoff_max: Duration = timedelta(minutes=5)
+    max_entries_per_feed: int | None = Field(None, ge=1)
+    timeout: Duration = timedelta(hours=1)
+    log_level: str = "INFO"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return level
+
+
+class SourceConfig(_Section):
+    id: str
+    name: str | None = None
+    language: str | None = None
+    feeds: list[HttpUrl] = Field(default_factory=list)
+    allowed_domains: list[str] = Field(default_factory=list)
+    interval: Duration | None = None
+    enabled: bool = True
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _SLUG.match(value):
+            raise ValueError(
+                "must be a slug: lowercase letters, digits, '-' or '_', at most 64 characters"
+            )
+        return value
+
+    @field_validator("allowed_domains")
+    @classmethod
+    def _bare_domains(cls, value: list[str]) -> list[str]:
+        for domain in value:
+            if not re.match(r"^[a-z0-9.-]+(:\d+)?$", domain, re.IGNORECASE) or "." not in domain:
+                raise ValueError(f"not a domain name: {domain!r} (write 'example.org', no scheme)")
+        return [domain.lower() for domain in value]
+
+    @model_validator(mode="after")
+    def _has_something_to_poll(self) -> SourceConfig:
+        if not self.feeds:
+            raise ValueError("a source needs at least one entry in 'feeds'")
+        return self
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+
+class Config(_Section):
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    crawl: CrawlConfig = Field(default_factory=CrawlConfig)
+    sources: list[SourceConfig] = Field(default_factory=list)
+    path: Path | None = Field(None, exclude=True)
+    """The file this was loaded from (not a key of the file)."""
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Config:
+        seen: set[str] = set()
+        for source in self.sources:
+            if source.id in seen:
+                raise ValueError(f"duplicate source id {source.id!r}")
+            seen.add(source.id)
+        return self
+
+    def select_sources(self, ids: list[str] | None = None) -> list[SourceConfig]:
+        """The enabled sources, or exactly the ones named (enabled or not)."""
+        if not ids:
+            return [source for source in self.sources if source.enabled]
+        by_id = {source.id: source for source in self.sources}
+        unknown = [source_id for source_id in ids if source_id not in by_id]
+        if unknown:
+            known = ", ".join(sorted(by_id)) or "none"
+            raise ConfigError(f"unknown source id(s): {', '.join(unknown)} (configured: {known})")
+        return [by_id[source_id] for source_id in ids]
+
+
+def resolve_config_path(path: Path | None, environ: Mapping[str, str] = os.environ) -> Path | None:
+    """``--config``, else ``$VEILLE_CONFIG``, else ``./veille.toml`` if it exists, else None."""
+    if path is not None:
+        return path
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV])
+    local = Path(DEFAULT_CONFIG_NAME)
+    return local if local.is_file() else None
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] = os.environ) -> Config:
+    """Read, validate and return the configuration; defaults when there is no file."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with path.open("rb") as handle:
+                data = tomllib.load(handle)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such file") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    if environ.get(DATABASE_URL_ENV):
+        data.setdefault("database", {})
+        if isinstance(data["database"], dict):
+            data["database"]["url"] = environ[DATABASE_URL_ENV]
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, data, path)) from None
+    return config.model_copy(update={"path": path})
+
+
+def _describe(error: ValidationError, data: dict[str, Any], path: Path | None) -> str:
+    """One line per problem: file, source id, field, what is wrong."""
+    where = str(path) if path else "configuration"
+    lines = []
+    for problem in error.errors():
+        loc = list(problem["loc"])
+        context = ""
+        if len(loc) >= 2 and loc[0] == "sources" and isinstance(loc[1], int):
+            sources = data.get("sources") or []
+            record = sources[loc[1]] if loc[1] < len(sources) else {}
+            source_id = record.get("id") if isinstance(record, dict) else None
+            context = f"source {source_id!r}" if source_id else f"sources[{loc[1]}]"
+            loc = loc[2:]
+        elif loc:
+            context = f"[{loc[0]}]"
+            loc = loc[1:]
+        field = ".".join(str(part) for part in loc)
+        message = problem["msg"]
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key"
+        message = message.removeprefix("Value error, ")
+        parts = [where, context, field, message]
+        lines.append(": ".join(part for part in parts if part))
+    return "\n".join(lines)
