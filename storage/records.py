@@ -1,0 +1,69 @@
+"""Plain records that cross the crawl → pipeline → storage boundary.
+
+Spiders build a :class:`FetchedPage`; the extraction pipeline turns it into an
+:class:`ArticleRecord`; the storage pipeline persists that. They are frozen dataclasses
+with timezone-aware UTC datetimes, so nothing past the edge touches raw library
+structures (Scrapy responses, feedparser dicts, trafilatura documents).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class PublishedFrom(StrEnum):
+    """Where an article's publication date came from, most trusted first."""
+
+    PAGE = "page"
+    FEED = "feed"
+    FIRST_SEEN = "first_seen"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedPage:
+    """An article page as downloaded, with the hints its feed entry carried."""
+
+    url: str
+    """The URL as linked from the feed (before redirects)."""
+    final_url: str
+    """The URL of the response, after redirects."""
+    source_id: str
+    body: bytes
+    content_type: str | None
+    encoding: str | None
+    fetched_at: datetime
+    feed_url: str | None = None
+    feed_title: str | None = None
+    feed_published: datetime | None = None
+    language_hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """What trafilatura found in a page: clean text and metadata."""
+
+    text: str
+    title: str | None = None
+    author: str | None = None
+    sitename: str | None = None
+    description: str | None = None
+    published: datetime | None = None
+    """Publication date stated by the page, if any and plausible."""
+    language: str | None = None
+    language_detected: bool = False
+    """True when the page did not declare its language and it was detected from the text."""
+    declared_canonical_url: str | None = None
+    """The page's own ``<link rel="canonical">`` (or og:url), if any."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleRecord:
+    """An extracted article ready to be stored."""
+
+    page: FetchedPage
+    extracted: Extracted
+    canonical_url: str
+    published: datetime
+    published_from: PublishedFrom

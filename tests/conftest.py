@@ -1,0 +1,117 @@
+"""Shared fixtures: databases (SQLite and PostgreSQL), the shared corpora, the fixture news site."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.database import make_session_factory, open_database
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+POSTGRES_ADMIN_URL = os.environ.get(
+    "VEILLE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+from tests.fixture_site import news_site  # noqa: E402,F401  (fixture)
+
+
+def shared_dir() -> Path | None:
+    """``../shared`` next to the repository (or $VEILLE_SHARED_DIR), if present."""
+    candidate = Path(os.environ.get("VEILLE_SHARED_DIR") or REPO_ROOT.parent / "shared")
+    return candidate if (candidate / "corpora").is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def corpora() -> Path:
+    found = shared_dir()
+    if found is None:
+        pytest.skip("../shared/corpora is not present")
+    return found / "corpora"
+
+
+def _postgres_available() -> str | None:
+    """None if the server answers, else why not."""
+    try:
+        engine = create_engine(POSTGRES_ADMIN_URL)
+        with engine.connect() as connection:
+            connection.execute(text("select 1"))
+        engine.dispose()
+    except Exception as error:  # any failure to connect means: no server here
+        return f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {error}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    problem = _postgres_available()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"{problem} (CI must test PostgreSQL)")
+        pytest.skip(problem)
+    return POSTGRES_ADMIN_URL
+
+
+def _create_postgres_database(admin_url: str) -> tuple[str, str]:
+    name = f"veille_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    return name, url
+
+
+def _drop_postgres_database(admin_url: str, name: str) -> None:
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped after the test."""
+    name, url = _create_postgres_database(postgres_server)
+    yield url
+    _drop_postgres_database(postgres_server, name)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'veille.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each test using this runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = open_database(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``live`` tests reach the real internet: they run only when asked, with ``-m live``."""
+    if "live" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="needs the internet: run with -m live")
+    for item in items:
+        if "live" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,210 @@
+"""Storage on SQLite and on PostgreSQL: schema, uniqueness, known URLs, crawl runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.database import current_revision, head_revision, open_database
+from storage.models import Article, Base, CrawlRun, KnownUrl, RunStatus, UrlOutcome
+from storage.records import ArticleRecord, Extracted, FetchedPage, PublishedFrom
+from storage.repository import (
+    count_articles,
+    find_known_urls,
+    finish_crawl_run,
+    get_crawl_run,
+    iter_articles,
+    read_raw_page,
+    record_crawl_counts,
+    remember_url,
+    start_crawl_run,
+    store_article,
+    upsert_source,
+)
+from storage.urls import canonicalize_url
+
+FETCHED = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
+
+
+def make_record(
+    url: str, *, text: str = "Body text.", final_url: str | None = None
+) -> ArticleRecord:
+    page = FetchedPage(
+        url=url,
+        final_url=final_url or url,
+        source_id="wire",
+        body=f"<html><body><p>{text}</p></body></html>".encode(),
+        content_type="text/html; charset=utf-8",
+        encoding="utf-8",
+        fetched_at=FETCHED,
+        feed_url="https://wire.example/feed.xml",
+    )
+    extracted = Extracted(text=text, title="A title", language="en")
+    return ArticleRecord(
+        page=page,
+        extracted=extracted,
+        canonical_url=canonicalize_url(final_url or url),
+        # 08:00 in UTC+8 is midnight UTC: stored and read back as UTC.
+        published=datetime(2026, 11, 21, 8, 0, tzinfo=timezone(timedelta(hours=8))),
+        published_from=PublishedFrom.PAGE,
+    )
+
+
+def add_source(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        upsert_source(session, source_id="wire", name="Wire", language="en")
+
+
+def test_new_database_is_migrated_to_head_and_matches_the_models(engine: Engine) -> None:
+    assert current_revision(engine) == head_revision(engine) is not None
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_opening_twice_is_harmless(database_url: str, engine: Engine) -> None:
+    again = open_database(database_url)
+    assert current_revision(again) == head_revision(again)
+    again.dispose()
+
+
+def test_article_is_stored_once_per_canonical_url(sessions: sessionmaker[Session]) -> None:
+    add_source(sessions)
+    with sessions.begin() as session:
+        first = store_article(session, make_record("https://wire.example/a.html?utm_source=x"))
+    with sessions.begin() as session:
+        again = store_article(session, make_record("https://wire.example/a.html#top"))
+    assert first is not None
+    assert again is None
+    with sessions() as session:
+        assert count_articles(session) == 1
+        stored = session.get(Article, first)
+        assert stored is not None
+        assert stored.canonical_url == "https://wire.example/a.html"
+        assert stored.url == "https://wire.example/a.html?utm_source=x"
+
+
+def test_datetimes_come_back_aware_and_in_utc(sessions: sessionmaker[Session]) -> None:
+    add_source(sessions)
+    with sessions.begin() as session:
+        article_id = store_article(session, make_record("https://wire.example/b.html"))
+    with sessions() as session:
+        stored = session.get(Article, article_id)
+        assert stored is not None
+        assert stored.published == datetime(2026, 11, 21, 0, 0, tzinfo=UTC)
+        assert stored.published.utcoffset() == timedelta(0)
+        assert stored.fetched_at == FETCHED
+
+
+def test_raw_page_is_kept_compressed_and_reads_back(sessions: sessionmaker[Session]) -> None:
+    add_source(sessions)
+    record = make_record("https://wire.example/c.html", text="x" * 10_000)
+    with sessions.begin() as session:
+        article_id = store_article(session, record)
+    with sessions() as session:
+        assert article_id is not None
+        assert read_raw_page(session, article_id) == record.page.body
+        stored = session.get(Article, article_id)
+        assert stored is not None and stored.raw_page is not None
+        assert len(stored.raw_page.body_zlib) < len(record.page.body) / 10
+
+
+def test_linked_and_redirected_urls_are_known_after_storing(
+    sessions: sessionmaker[Session],
+) -> None:
+    add_source(sessions)
+    record = make_record(
+        "http://wire.example/short/9?utm_medium=rss", final_url="https://wire.example/2026/d.html"
+    )
+    with sessions.begin() as session:
+        store_article(session, record)
+    with sessions() as session:
+        known = find_known_urls(
+            session,
+            [
+                "http://wire.example/short/9",
+                "https://wire.example/2026/d.html",
+                "https://wire.example/never-seen.html",
+            ],
+        )
+    assert known == {"http://wire.example/short/9", "https://wire.example/2026/d.html"}
+
+
+def test_remembered_failure_keeps_its_first_outcome(sessions: sessionmaker[Session]) -> None:
+    url = "https://wire.example/report.pdf"
+    with sessions.begin() as session:
+        remember_url(session, url, UrlOutcome.NOT_HTML, detail="application/pdf")
+    with sessions.begin() as session:
+        remember_url(session, url, UrlOutcome.EMPTY_EXTRACTION)
+    with sessions() as session:
+        known = session.get(KnownUrl, url)
+        assert known is not None
+        assert known.outcome == "not_html"
+        assert known.last_seen >= known.first_seen
+        assert find_known_urls(session, [url]) == {url}
+
+
+def test_many_urls_are_looked_up_in_batches(sessions: sessionmaker[Session]) -> None:
+    urls = [f"https://wire.example/{i}.html" for i in range(1200)]
+    with sessions.begin() as session:
+        for url in urls[::3]:
+            remember_url(session, url, UrlOutcome.EMPTY_EXTRACTION)
+    with sessions() as session:
+        assert find_known_urls(session, urls) == set(urls[::3])
+
+
+def test_crawl_run_lifecycle(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        run_id = start_crawl_run(session, trigger="test", source_ids=["wire"], pid=42).id
+    with sessions.begin() as session:
+        record_crawl_counts(
+            session,
+            run_id,
+            feeds_polled=3,
+            articles_new=5,
+            failures={"articles/failed/not_html": 1},
+            stats={"close_reason": "finished"},
+        )
+        finish_crawl_run(session, run_id, status=RunStatus.FINISHED, exit_code=0)
+    with sessions() as session:
+        run = get_crawl_run(session, run_id)
+        assert run is not None
+        assert (run.status, run.feeds_polled, run.articles_new) == ("finished", 3, 5)
+        assert run.failures == {"articles/failed/not_html": 1}
+        assert run.duration_seconds is not None and run.duration_seconds >= 0
+        assert session.scalar(select(func.count()).select_from(CrawlRun)) == 1
+
+
+def test_source_upsert_updates_name(sessions: sessionmaker[Session]) -> None:
+    add_source(sessions)
+    with sessions.begin() as session:
+        upsert_source(session, source_id="wire", name="Wire Service", language="fr")
+    with sessions() as session:
+        name, language = session.execute(
+            text("select name, language from sources where id = 'wire'")
+        ).one()
+    assert (name, language) == ("Wire Service", "fr")
+
+
+def test_export_order_and_since_filter(sessions: sessionmaker[Session]) -> None:
+    add_source(sessions)
+    with sessions.begin() as session:
+        store_article(session, make_record("https://wire.example/e1.html"))
+        store_article(session, make_record("https://wire.example/e2.html"))
+    with sessions() as session:
+        everything = [a.canonical_url for a in iter_articles(session)]
+        later = list(iter_articles(session, since=FETCHED + timedelta(seconds=1)))
+    assert everything == ["https://wire.example/e1.html", "https://wire.example/e2.html"]
+    assert later == []
+
+
+def test_sqlite_runs_in_wal_mode(sqlite_url: str) -> None:
+    engine = open_database(sqlite_url)
+    with engine.connect() as connection:
+        assert connection.execute(text("pragma journal_mode")).scalar() == "wal"
+        assert connection.execute(text("pragma foreign_keys")).scalar() == 1
+    engine.dispose()
