@@ -1,0 +1,102 @@
+"""``python -m crawler``: one crawl, in this process, then exit.
+
+The scheduler launches this as a child process (Twisted's reactor cannot be
+restarted, and a hung or crashed crawl must not take the service down).
+
+Exit status: 0 the crawl ran; 1 it could not run (database, unexpected error);
+2 bad configuration or arguments; 3 the crawl ran but not a single feed could be polled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from scrapy.crawler import CrawlerProcess
+
+from crawler.config import ConfigError, load_config
+from crawler.settings import build_settings
+from crawler.spiders.feeds import FeedSpider
+from storage.database import make_session_factory, open_database
+from storage.models import RunStatus
+from storage.repository import finish_crawl_run, get_crawl_run, start_crawl_run, upsert_source
+
+logger = logging.getLogger("crawler")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_CONFIG = 2
+EXIT_NOTHING_POLLED = 3
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m crawler", description=__doc__)
+    parser.add_argument("--config", type=Path, help="veille.toml (default: $VEILLE_CONFIG)")
+    parser.add_argument("--source", action="append", default=[], help="source id (repeatable)")
+    parser.add_argument("--run-id", type=int, help="crawl-run row created by the launcher")
+    parser.add_argument("--trigger", default="manual", help="who asked for this crawl")
+    return parser.parse_args(argv)
+
+
+class _LibraryChatter(logging.Filter):
+    """Below WARNING, only Veille's own messages: Scrapy's INFO lines drown them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.name.startswith(_OUR_LOGGERS)
+
+
+_OUR_LOGGERS = ("crawler", "pipelines", "storage")
+
+
+def configure_crawl_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s [%(name)s] %(levelname)s: %(message)s", "%H:%M:%S")
+    )
+    if level != "DEBUG":
+        handler.addFilter(_LibraryChatter())
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    try:
+        config = load_config(arguments.config)
+        sources = config.select_sources(arguments.source)
+    except ConfigError as error:
+        print(f"veille: {error}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    if not sources:
+        print("veille: no enabled source to crawl in the configuration", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+
+    engine = open_database(config.database.url)
+    sessions = make_session_factory(engine)
+    with sessions.begin() as session:
+        for source in sources:
+            upsert_source(session, source_id=source.id, name=source.name, language=source.language)
+        if arguments.run_id is None:
+            run_id = start_crawl_run(
+                session, trigger=arguments.trigger, source_ids=[s.id for s in sources]
+            ).id
+        else:
+            run_id = arguments.run_id
+
+    configure_crawl_logging(config.crawl.log_level)
+    process = CrawlerProcess(build_settings(config, crawl_run_id=run_id))
+    process.crawl(FeedSpider, sources=sources)
+    process.start()
+
+    with sessions.begin() as session:
+        run = get_crawl_run(session, run_id)
+        nothing_polled = run is not None and run.feeds_polled == 0
+        exit_code = EXIT_NOTHING_POLLED if nothing_polled else EXIT_OK
+        finish_crawl_run(session, run_id, status=RunStatus.FINISHED, exit_code=exit_code)
+    engine.dispose()
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Generic spiders, one per kind of source; sources themselves are config records."""

@@ -1,0 +1,222 @@
+"""The feed spider: polls RSS/Atom/JSON feeds and fetches the articles they link to.
+
+Articles already in the database are never requested again: entry links are
+canonicalized and looked up before any request is made. Every refusal and failure
+is logged once and counted under ``veille/...`` stats, and the crawl goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any, Self
+
+from scrapy import Request, Spider
+from scrapy.crawler import Crawler
+from scrapy.http import HtmlResponse, Response, TextResponse
+from twisted.python.failure import Failure
+
+from crawler.config import SourceConfig
+from crawler.failures import failure_reason
+from crawler.feed_parser import FeedEntry, NotAFeed, parse_feed
+from storage.database import create_database_engine, make_session_factory
+from storage.models import UrlOutcome
+from storage.records import FetchedPage
+from storage.repository import find_known_urls, remember_url
+from storage.urls import UnusableUrl, canonicalize_url, host_of
+
+logger = logging.getLogger(__name__)
+
+
+def is_allowed_host(url: str, allowed_domains: list[str]) -> bool:
+    """True when no domains are configured, or the URL's host is one of them or below one."""
+    if not allowed_domains:
+        return True
+    host = host_of(url)
+    return any(host == domain or host.endswith("." + domain) for domain in allowed_domains)
+
+
+class FeedSpider(Spider):
+    name = "feeds"
+
+    def __init__(self, sources: list[SourceConfig], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sources = sources
+        self._handled: set[str] = set()
+        """Canonical URLs requested or found known during this run: feeds overlap."""
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        engine = create_database_engine(crawler.settings["VEILLE_DATABASE_URL"])
+        spider._sessions = make_session_factory(engine)
+        spider._max_entries = crawler.settings.getint("VEILLE_MAX_ENTRIES_PER_FEED") or None
+        return spider
+
+    def _count(self, key: str, count: int = 1) -> None:
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value(f"veille/{key}", count)
+
+    async def start(self) -> AsyncIterator[Request]:
+        for source in self.sources:
+            for feed_url in source.feeds:
+                self._count("feeds/requested")
+                yield Request(
+                    feed_url,
+                    callback=self.parse_feed,
+                    errback=self.feed_failed,
+                    meta={"veille_source": source},
+                    dont_filter=True,
+                )
+
+    def parse_feed(self, response: Response) -> Iterator[Request]:
+        source: SourceConfig = response.meta["veille_source"]
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in ((k, response.headers.get(k) or b"") for k in response.headers)
+        }
+        try:
+            feed = parse_feed(response.body, response.url, headers)
+        except NotAFeed as error:
+            logger.warning(
+                "Feed %s of source %s is not a feed (%s, %s): %s",
+                response.url,
+                source.id,
+                headers.get("content-type", "no content-type"),
+                _size(response.body),
+                error,
+            )
+            self._count("feeds/failed/not_a_feed")
+            return
+        self._count("feeds/polled")
+        if not feed.is_well_formed:
+            logger.warning(
+                "Feed %s of source %s is ill-formed but usable (%d entries): %s",
+                response.url,
+                source.id,
+                len(feed.entries),
+                feed.problem,
+            )
+            self._count("feeds/ill_formed")
+        if feed.entries_without_link:
+            self._count("entries/refused/no_link", feed.entries_without_link)
+        entries = list(feed.entries)
+        if self._max_entries is not None:
+            entries = entries[: self._max_entries]
+        yield from self._follow_entries(entries, source, response.url)
+
+    def _follow_entries(
+        self, entries: list[FeedEntry], source: SourceConfig, feed_url: str
+    ) -> Iterator[Request]:
+        self._count("entries/seen", len(entries))
+        candidates: dict[str, FeedEntry] = {}
+        for entry in entries:
+            try:
+                canonical = canonicalize_url(entry.link)
+            except UnusableUrl as error:
+                logger.warning("Refused entry link in feed %s: %s", feed_url, error)
+                self._count("entries/refused/bad_url")
+                continue
+            if not is_allowed_host(entry.link, source.allowed_domains):
+                logger.info(
+                    "Skipped %s from feed %s: host not in allowed_domains of source %s",
+                    entry.link,
+                    feed_url,
+                    source.id,
+                )
+                self._count("entries/refused/offsite")
+                continue
+            candidates.setdefault(canonical, entry)
+        with self._sessions() as session:
+            known = find_known_urls(session, candidates)
+        for canonical, entry in candidates.items():
+            if canonical in self._handled:
+                continue
+            self._handled.add(canonical)
+            if canonical in known:
+                self._count("articles/already_known")
+                continue
+            self._count("articles/requested")
+            yield Request(
+                entry.link.split("#", 1)[0],
+                callback=self.parse_article,
+                errback=self.article_failed,
+                meta={
+                    "veille_source": source,
+                    "veille_entry": entry,
+                    "veille_feed_url": feed_url,
+                    "veille_canonical": canonical,
+                },
+            )
+
+    def parse_article(self, response: Response) -> Iterator[FetchedPage]:
+        source: SourceConfig = response.meta["veille_source"]
+        entry: FeedEntry = response.meta["veille_entry"]
+        content_type = response.headers.get("Content-Type")
+        if not is_html(response):
+            logger.warning(
+                "Article %s is not HTML (%s, %s): remembered, not fetched again",
+                response.url,
+                content_type.decode("latin-1") if content_type else "no content-type",
+                _size(response.body),
+            )
+            self._count("articles/failed/not_html")
+            self._remember(response.meta["veille_canonical"], UrlOutcome.NOT_HTML, source.id)
+            return
+        yield FetchedPage(
+            url=response.request.url if response.request else response.url,
+            final_url=response.url,
+            source_id=source.id,
+            body=response.body,
+            content_type=content_type.decode("latin-1") if content_type else None,
+            encoding=getattr(response, "encoding", None),
+            fetched_at=datetime.now(UTC),
+            feed_url=response.meta["veille_feed_url"],
+            feed_title=entry.title,
+            feed_published=entry.published,
+            language_hint=source.language or entry.language,
+        )
+
+    def feed_failed(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        reason = failure_reason(failure)
+        source: SourceConfig = request.meta["veille_source"]
+        logger.warning(
+            "Feed %s of source %s failed: %s (%s)",
+            request.url,
+            source.id,
+            reason,
+            failure.getErrorMessage(),
+        )
+        self._count(f"feeds/failed/{reason}")
+
+    def article_failed(self, failure: Failure) -> Iterator[FetchedPage]:
+        request = failure.request  # type: ignore[attr-defined]
+        reason = failure_reason(failure)
+        if reason == "robots_txt":
+            logger.info("Article %s not fetched: disallowed by robots.txt", request.url)
+            self._count("entries/refused/robots_txt")
+            return iter(())
+        logger.warning(
+            "Article %s not fetched: %s (%s)", request.url, reason, failure.getErrorMessage()
+        )
+        self._count(f"articles/failed/{reason}")
+        if reason == "too_large":
+            source: SourceConfig = request.meta["veille_source"]
+            self._remember(request.meta["veille_canonical"], UrlOutcome.TOO_LARGE, source.id)
+        return iter(())
+
+    def _remember(self, canonical_url: str, outcome: UrlOutcome, source_id: str) -> None:
+        with self._sessions.begin() as session:
+            remember_url(session, canonical_url, outcome, source_id=source_id)
+
+
+def is_html(response: Response) -> bool:
+    if isinstance(response, HtmlResponse):
+        return True
+    return isinstance(response, TextResponse) and b"<html" in response.body[:4096].lower()
+
+
+def _size(body: bytes) -> str:
+    return f"{len(body)} bytes"
