@@ -1,0 +1,1 @@
+"""Item pipelines: thin Scrapy adapters over pure functions (extract, store)."""
