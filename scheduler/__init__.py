@@ -1,0 +1,1 @@
+"""Veille's entry points: the CLI, the one-off crawl launcher, the demo, exports."""

@@ -1,0 +1,303 @@
+"""The ``veille`` command line (typer + rich).
+
+Every command takes ``--config F`` after its name; without it, ``$VEILLE_CONFIG``,
+then ``./veille.toml``, then built-in defaults are used.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import threading
+from contextlib import ExitStack, suppress
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Annotated
+
+import platformdirs
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from crawler.config import Config, ConfigError, load_config, parse_duration, resolve_config_path
+from scheduler.demo import DEMO_PORT, demo_config_text, serve_demo_site
+from scheduler.export import ExportFormat, write_export
+from scheduler.launch import CrawlOutcome, launch_crawl
+from storage.database import current_revision, head_revision, make_session_factory, open_database
+from storage.models import Article, CrawlRun
+from storage.repository import iter_articles
+
+app = typer.Typer(
+    name="veille",
+    help="Veille: follow a subject across the world's press.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+console = Console()
+errors = Console(stderr=True)
+
+EXIT_BAD_CONFIG = 2
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="Configuration file (default: $VEILLE_CONFIG, ./veille.toml)."
+    ),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Do not echo the crawl's log.")]
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=errors, show_path=False, show_time=False)],
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _load(config_path: Path | None) -> Config:
+    try:
+        return load_config(resolve_config_path(config_path))
+    except ConfigError as error:
+        errors.print(f"[red]veille: {error}[/red]", highlight=False)
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
+
+
+def _echo_child(line: str) -> None:
+    errors.print(line, markup=False, highlight=False, style="dim", soft_wrap=True)
+
+
+@app.command()
+def crawl(
+    config_path: ConfigOption = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")
+    ] = None,
+    timeout: Annotated[
+        str | None, typer.Option(help="Hard time limit, e.g. '20m' (default: crawl.timeout).")
+    ] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Run one crawl of the configured sources now, in a child process."""
+    _setup_logging()
+    config = _load(config_path)
+    if config.path is None:
+        errors.print(
+            "[red]veille: no configuration file: pass --config F, set VEILLE_CONFIG, "
+            "or create ./veille.toml (see examples/veille.toml)[/red]"
+        )
+        raise typer.Exit(EXIT_BAD_CONFIG)
+    try:
+        sources = config.select_sources(source)
+        limit = parse_duration(timeout) if timeout else None
+    except (ConfigError, ValueError) as error:
+        errors.print(f"[red]veille: {error}[/red]", highlight=False)
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
+    if not sources:
+        errors.print("[red]veille: no enabled source in the configuration[/red]")
+        raise typer.Exit(EXIT_BAD_CONFIG)
+    outcome = launch_crawl(
+        config,
+        [s.id for s in sources],
+        timeout=limit,
+        echo=None if quiet else _echo_child,
+    )
+    _print_run(outcome)
+    raise typer.Exit(outcome.exit_code if outcome.run.status != "timed_out" else 1)
+
+
+def _print_run(outcome: CrawlOutcome) -> None:
+    run: CrawlRun = outcome.run
+    duration = run.duration_seconds or 0.0
+    style = "green" if outcome.succeeded else "red"
+    console.print(
+        f"[{style}]Crawl run {run.id} {run.status}[/{style}] in {duration:.1f}s "
+        f"(exit status {outcome.exit_code}).",
+        highlight=False,
+    )
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_column(style="dim")
+    failures = run.failures or {}
+
+    def reasons(prefix: str) -> str:
+        found = {k.removeprefix(prefix): v for k, v in failures.items() if k.startswith(prefix)}
+        return ", ".join(f"{name} {count}" for name, count in sorted(found.items()))
+
+    table.add_row("feeds polled", str(run.feeds_polled), "")
+    table.add_row("feeds failed", str(run.feeds_failed), reasons("feeds/failed/"))
+    table.add_row("entries seen", str(run.entries_seen), "")
+    table.add_row("links refused", "", reasons("entries/refused/"))
+    table.add_row("articles new", str(run.articles_new), "")
+    table.add_row("already known", str(run.articles_known), "")
+    table.add_row("articles failed", str(run.articles_failed), reasons("articles/failed/"))
+    console.print(table)
+    if run.status == "failed" and run.error:
+        errors.print("Last lines of the crawl's log:", style="red")
+        errors.print(run.error, markup=False, highlight=False)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port of the demo site on 127.0.0.1.")] = DEMO_PORT,
+    database: Annotated[
+        str | None, typer.Option(help="Database URL (default: demo.db in the data directory).")
+    ] = None,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Only serve the demo site, until Ctrl-C.")
+    ] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Serve the bundled demo news site on 127.0.0.1 and crawl it, offline."""
+    _setup_logging()
+    with ExitStack() as stack:
+        try:
+            site = stack.enter_context(serve_demo_site(port))
+        except OSError as error:
+            errors.print(f"[red]veille: cannot serve the demo site on port {port}: {error}[/red]")
+            raise typer.Exit(1) from None
+        if serve:
+            console.print(f"Demo site at {site.base_url}/ — feed: {site.base_url}/feeds/world.xml")
+            console.print("Crawl it with: veille crawl --config examples/demo.toml (Ctrl-C stops)")
+            with suppress(KeyboardInterrupt):
+                threading.Event().wait()
+            return
+        database_url = database or _default_demo_database()
+        directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="veille-demo-"))
+        path = Path(directory) / "demo.toml"
+        path.write_text(demo_config_text(site.base_url, database_url), encoding="utf-8")
+        config = _load(path)
+        console.print(f"Crawling the demo site at {site.base_url}/ into {database_url}")
+        outcome = launch_crawl(config, trigger="demo", echo=None if quiet else _echo_child)
+    _print_run(outcome)
+    _print_articles(database_url)
+    console.print(
+        "Run [bold]veille demo[/bold] again: nothing is fetched twice. "
+        f"Export with: veille export --database {database_url}",
+        highlight=False,
+    )
+    raise typer.Exit(outcome.exit_code)
+
+
+def _default_demo_database() -> str:
+    return f"sqlite:///{platformdirs.user_data_path('veille') / 'demo.db'}"
+
+
+def _print_articles(database_url: str, limit: int = 12) -> None:
+    engine = open_database(database_url)
+    with make_session_factory(engine)() as session:
+        articles: list[Article] = list(iter_articles(session))
+    engine.dispose()
+    table = Table(title=f"Articles stored ({len(articles)} in all, newest first)")
+    for column in ("published", "lang", "source", "title", "chars"):
+        table.add_column(column, justify="right" if column == "chars" else "left")
+    for article in sorted(articles, key=lambda a: a.published, reverse=True)[:limit]:
+        title = article.title or "(no title)"
+        table.add_row(
+            article.published.strftime("%Y-%m-%d"),
+            article.language or "?",
+            article.source_id,
+            title if len(title) <= 60 else title[:59] + "…",
+            str(len(article.text)),
+        )
+    console.print(table)
+
+
+@app.command()
+def export(
+    config_path: ConfigOption = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only articles stored since this date (YYYY-MM-DD or ISO time, UTC)."),
+    ] = None,
+    export_format: Annotated[
+        ExportFormat, typer.Option("--format", "-f", help="jsonl or csv.")
+    ] = ExportFormat.JSONL,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")
+    ] = None,
+    database: Annotated[
+        str | None, typer.Option(help="Database URL (overrides the configuration).")
+    ] = None,
+) -> None:
+    """Write stored articles as JSON Lines or CSV."""
+    config = _load(config_path)
+    try:
+        since_time = _parse_since(since) if since else None
+    except ValueError as error:
+        errors.print(f"[red]veille: --since: {error}[/red]")
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
+    engine = open_database(database or config.database.url)
+    with make_session_factory(engine)() as session:
+        articles = iter_articles(session, since=since_time, source_ids=source or None)
+        if output is None:
+            count = write_export(articles, sys.stdout, export_format)
+        else:
+            with output.open("w", encoding="utf-8", newline="") as handle:
+                count = write_export(articles, handle, export_format)
+    engine.dispose()
+    errors.print(f"{count} article(s) exported", style="dim")
+
+
+def _parse_since(text: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
+    if isinstance(parsed, datetime) and len(text) > 10:
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return datetime.combine(date.fromisoformat(text[:10]), time(), tzinfo=UTC)
+
+
+@app.command()
+def sources(config_path: ConfigOption = None) -> None:
+    """List the configured sources (and check the configuration)."""
+    config = _load(config_path)
+    table = Table(title=f"Sources in {config.path or 'the default configuration'}")
+    for column in ("id", "name", "lang", "feeds", "interval", "enabled"):
+        table.add_column(column)
+    for item in config.sources:
+        table.add_row(
+            item.id,
+            item.display_name,
+            item.language or "",
+            str(len(item.feeds)),
+            str(item.interval or ""),
+            "yes" if item.enabled else "no",
+        )
+    console.print(table)
+
+
+@db_app.command("upgrade")
+def db_upgrade(config_path: ConfigOption = None) -> None:
+    """Create or upgrade the database schema (also done automatically on first use)."""
+    config = _load(config_path)
+    engine = open_database(config.database.url)
+    console.print(f"{engine.url.render_as_string()} is at revision {current_revision(engine)}")
+    engine.dispose()
+
+
+@db_app.command("current")
+def db_current(config_path: ConfigOption = None) -> None:
+    """Show the database's schema revision, without changing anything."""
+    config = _load(config_path)
+    engine = open_database(config.database.url, upgrade=False)
+    current, head = current_revision(engine), head_revision(engine)
+    state = "up to date" if current == head else f"behind (newest is {head})"
+    console.print(f"{engine.url.render_as_string()}: revision {current or 'none'}, {state}")
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,72 @@
+"""Export stored articles as JSON Lines or CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import Any, TextIO
+
+from storage.models import Article
+
+EXPORT_FIELDS = (
+    "id",
+    "url",
+    "canonical_url",
+    "final_url",
+    "declared_canonical_url",
+    "source",
+    "feed_url",
+    "title",
+    "author",
+    "sitename",
+    "language",
+    "language_detected",
+    "published",
+    "published_from",
+    "fetched_at",
+    "text",
+)
+
+
+class ExportFormat(StrEnum):
+    JSONL = "jsonl"
+    CSV = "csv"
+
+
+def article_row(article: Article) -> dict[str, Any]:
+    return {
+        "id": article.id,
+        "url": article.url,
+        "canonical_url": article.canonical_url,
+        "final_url": article.final_url,
+        "declared_canonical_url": article.declared_canonical_url,
+        "source": article.source_id,
+        "feed_url": article.feed_url,
+        "title": article.title,
+        "author": article.author,
+        "sitename": article.sitename,
+        "language": article.language,
+        "language_detected": article.language_detected,
+        "published": article.published.isoformat(),
+        "published_from": article.published_from,
+        "fetched_at": article.fetched_at.isoformat(),
+        "text": article.text,
+    }
+
+
+def write_export(articles: Iterable[Article], output: TextIO, export_format: ExportFormat) -> int:
+    """Write the articles to ``output``; returns how many were written."""
+    count = 0
+    if export_format is ExportFormat.CSV:
+        writer = csv.DictWriter(output, fieldnames=EXPORT_FIELDS)
+        writer.writeheader()
+        for article in articles:
+            writer.writerow(article_row(article))
+            count += 1
+    else:
+        for article in articles:
+            output.write(json.dumps(article_row(article), ensure_ascii=False) + "\n")
+            count += 1
+    return count
