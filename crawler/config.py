@@ -26,6 +26,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from storage.database import SUPPORTED_BACKENDS
 
 CONFIG_ENV = "VEILLE_CONFIG"
 DATABASE_URL_ENV = "VEILLE_DATABASE_URL"
@@ -102,6 +106,17 @@ class _Section(BaseModel):
 
 class DatabaseConfig(_Section):
     url: str = Field(default_factory=default_database_url)
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError:
+            raise ValueError(f"not a database URL: {value!r}") from None
+        if backend not in SUPPORTED_BACKENDS:
+            raise ValueError(f"Veille supports sqlite:/// and postgresql:// URLs, not {backend}")
+        return value
 
 
 class CrawlConfig(_Section):

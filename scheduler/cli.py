@@ -10,7 +10,8 @@ import logging
 import sys
 import tempfile
 import threading
-from contextlib import ExitStack, suppress
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated
@@ -20,12 +21,20 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from crawler.config import Config, ConfigError, load_config, parse_duration, resolve_config_path
 from scheduler.demo import DEMO_PORT, demo_config_text, serve_demo_site
 from scheduler.export import ExportFormat, write_export
 from scheduler.launch import CrawlOutcome, launch_crawl
-from storage.database import current_revision, head_revision, make_session_factory, open_database
+from storage.database import (
+    UnsupportedDatabase,
+    current_revision,
+    head_revision,
+    make_session_factory,
+    open_database,
+)
 from storage.models import Article, CrawlRun
 from storage.repository import iter_articles
 
@@ -62,12 +71,28 @@ def _setup_logging() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+def _fail(message: str) -> None:
+    errors.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
+
+
 def _load(config_path: Path | None) -> Config:
     try:
         return load_config(resolve_config_path(config_path))
     except ConfigError as error:
-        errors.print(f"[red]veille: {error}[/red]", highlight=False)
+        _fail(f"veille: {error}")
         raise typer.Exit(EXIT_BAD_CONFIG) from None
+
+
+@contextmanager
+def _database_errors(url: str) -> Iterator[None]:
+    """A database that cannot be reached or opened is a clear message and exit status 1."""
+    try:
+        yield
+    except (OperationalError, ArgumentError, NoSuchModuleError, UnsupportedDatabase) as error:
+        safe_url = make_url(url).render_as_string(hide_password=True)
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        _fail(f"veille: cannot use the database {safe_url}: {reason}")
+        raise typer.Exit(1) from None
 
 
 def _echo_child(line: str) -> None:
@@ -89,26 +114,24 @@ def crawl(
     _setup_logging()
     config = _load(config_path)
     if config.path is None:
-        errors.print(
-            "[red]veille: no configuration file: pass --config F, set VEILLE_CONFIG, "
-            "or create ./veille.toml (see examples/veille.toml)[/red]"
+        _fail(
+            "veille: no configuration file: pass --config F, set VEILLE_CONFIG, "
+            "or create ./veille.toml (see examples/veille.toml)"
         )
         raise typer.Exit(EXIT_BAD_CONFIG)
     try:
         sources = config.select_sources(source)
         limit = parse_duration(timeout) if timeout else None
     except (ConfigError, ValueError) as error:
-        errors.print(f"[red]veille: {error}[/red]", highlight=False)
+        _fail(f"veille: {error}")
         raise typer.Exit(EXIT_BAD_CONFIG) from None
     if not sources:
-        errors.print("[red]veille: no enabled source in the configuration[/red]")
+        _fail("veille: no enabled source in the configuration")
         raise typer.Exit(EXIT_BAD_CONFIG)
-    outcome = launch_crawl(
-        config,
-        [s.id for s in sources],
-        timeout=limit,
-        echo=None if quiet else _echo_child,
-    )
+    with _database_errors(config.database.url):
+        outcome = launch_crawl(
+            config, [s.id for s in sources], timeout=limit, echo=None if quiet else _echo_child
+        )
     _print_run(outcome)
     raise typer.Exit(outcome.exit_code if outcome.run.status != "timed_out" else 1)
 
@@ -147,6 +170,12 @@ def _print_run(outcome: CrawlOutcome) -> None:
 
 @app.command()
 def demo(
+    config_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="Use this file's database (and User-Agent) for the demo."
+        ),
+    ] = None,
     port: Annotated[int, typer.Option(help="Port of the demo site on 127.0.0.1.")] = DEMO_PORT,
     database: Annotated[
         str | None, typer.Option(help="Database URL (default: demo.db in the data directory).")
@@ -162,7 +191,7 @@ def demo(
         try:
             site = stack.enter_context(serve_demo_site(port))
         except OSError as error:
-            errors.print(f"[red]veille: cannot serve the demo site on port {port}: {error}[/red]")
+            _fail(f"veille: cannot serve the demo site on port {port}: {error}")
             raise typer.Exit(1) from None
         if serve:
             console.print(f"Demo site at {site.base_url}/ — feed: {site.base_url}/feeds/world.xml")
@@ -170,13 +199,16 @@ def demo(
             with suppress(KeyboardInterrupt):
                 threading.Event().wait()
             return
-        database_url = database or _default_demo_database()
+        settings = _load(config_path) if config_path else None
+        database_url = database or (settings.database.url if settings else _default_demo_database())
+        user_agent = settings.crawl.user_agent if settings else None
         directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="veille-demo-"))
         path = Path(directory) / "demo.toml"
-        path.write_text(demo_config_text(site.base_url, database_url), encoding="utf-8")
+        path.write_text(demo_config_text(site.base_url, database_url, user_agent), encoding="utf-8")
         config = _load(path)
         console.print(f"Crawling the demo site at {site.base_url}/ into {database_url}")
-        outcome = launch_crawl(config, trigger="demo", echo=None if quiet else _echo_child)
+        with _database_errors(database_url):
+            outcome = launch_crawl(config, trigger="demo", echo=None if quiet else _echo_child)
     _print_run(outcome)
     _print_articles(database_url)
     console.print(
@@ -236,9 +268,11 @@ def export(
     try:
         since_time = _parse_since(since) if since else None
     except ValueError as error:
-        errors.print(f"[red]veille: --since: {error}[/red]")
+        _fail(f"veille: --since: {error}")
         raise typer.Exit(EXIT_BAD_CONFIG) from None
-    engine = open_database(database or config.database.url)
+    database_url = database or config.database.url
+    with _database_errors(database_url):
+        engine = open_database(database_url)
     with make_session_factory(engine)() as session:
         articles = iter_articles(session, since=since_time, source_ids=source or None)
         if output is None:
@@ -283,7 +317,8 @@ def sources(config_path: ConfigOption = None) -> None:
 def db_upgrade(config_path: ConfigOption = None) -> None:
     """Create or upgrade the database schema (also done automatically on first use)."""
     config = _load(config_path)
-    engine = open_database(config.database.url)
+    with _database_errors(config.database.url):
+        engine = open_database(config.database.url)
     console.print(f"{engine.url.render_as_string()} is at revision {current_revision(engine)}")
     engine.dispose()
 
@@ -292,8 +327,9 @@ def db_upgrade(config_path: ConfigOption = None) -> None:
 def db_current(config_path: ConfigOption = None) -> None:
     """Show the database's schema revision, without changing anything."""
     config = _load(config_path)
-    engine = open_database(config.database.url, upgrade=False)
-    current, head = current_revision(engine), head_revision(engine)
+    with _database_errors(config.database.url):
+        engine = open_database(config.database.url, upgrade=False)
+        current, head = current_revision(engine), head_revision(engine)
     state = "up to date" if current == head else f"behind (newest is {head})"
     console.print(f"{engine.url.render_as_string()}: revision {current or 'none'}, {state}")
     engine.dispose()

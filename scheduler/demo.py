@@ -7,6 +7,7 @@ is replaced by the server's address, so the demo works on any free port, offline
 
 from __future__ import annotations
 
+import json
 import logging
 import mimetypes
 import threading
@@ -92,14 +93,15 @@ def serve_demo_site(port: int = 0, root: Path | None = None) -> Iterator[DemoSit
         thread.join()
 
 
-def demo_config_text(base_url: str, database_url: str) -> str:
+def demo_config_text(base_url: str, database_url: str, user_agent: str | None = None) -> str:
     """The configuration the demo crawls with (the same as ``examples/demo.toml``)."""
+    agent = f"user_agent = {json.dumps(user_agent)}\n" if user_agent else ""
     return f"""\
 [database]
-url = "{database_url}"
+url = {json.dumps(database_url)}
 
 [crawl]
-download_delay = "0.1s"
+{agent}download_delay = "0.1s"
 autothrottle = false
 retry_times = 1
 retry_backoff_base = "0.5s"

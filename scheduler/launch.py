@@ -49,6 +49,7 @@ def launch_crawl(
     trigger: str = "cli",
     timeout: timedelta | None = None,
     echo: Callable[[str], None] | None = None,
+    kill_grace: float = KILL_GRACE_SECONDS,
 ) -> CrawlOutcome:
     """Run one crawl of ``source_ids`` (default: all enabled sources) and wait for it.
 
@@ -97,9 +98,9 @@ def launch_crawl(
     except subprocess.TimeoutExpired:
         timed_out = True
         logger.warning("Crawl run %d exceeded %.0fs: stopping it", run_id, limit)
-        exit_code = _stop(child)
+        exit_code = _stop(child, kill_grace)
     except KeyboardInterrupt:
-        _stop(child)
+        _stop(child, kill_grace)
         raise
     reader.join(timeout=5)
 
@@ -133,9 +134,9 @@ def _pump(
             echo(line)
 
 
-def _stop(child: subprocess.Popen[str]) -> int:
+def _stop(child: subprocess.Popen[str], grace: float) -> int:
     """SIGTERM the child's process group, then SIGKILL after a grace period."""
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, None)):
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
         try:
             os.killpg(child.pid, sig)
         except ProcessLookupError:

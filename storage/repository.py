@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from storage.database import UnsupportedDatabase
 from storage.models import (
     Article,
     Base,
@@ -34,10 +35,6 @@ from storage.urls import UnusableUrl, canonicalize_url
 
 # SQLite accepts at most 32766 bound parameters per statement; stay well below.
 _LOOKUP_BATCH = 500
-
-
-class UnsupportedDatabase(RuntimeError):
-    pass
 
 
 def _insert(session: Session, model: type[Base]) -> Any:
