@@ -9,36 +9,11 @@ from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
+from storage.crawl_stats import summarize_stats
 from storage.database import create_database_engine, make_session_factory
 from storage.repository import record_crawl_counts
 
 logger = logging.getLogger(__name__)
-
-_PREFIX = "veille/"
-
-
-def summarize_stats(stats: dict[str, Any]) -> dict[str, Any]:
-    """Counts for the crawl-run row from Scrapy's stats (``veille/...`` keys)."""
-    veille = {
-        key.removeprefix(_PREFIX): value
-        for key, value in stats.items()
-        if key.startswith(_PREFIX) and isinstance(value, int)
-    }
-    failures = {
-        key: value
-        for key, value in sorted(veille.items())
-        if key.startswith(("feeds/failed/", "articles/failed/", "entries/refused/"))
-    }
-    return {
-        "feeds_polled": veille.get("feeds/polled", 0),
-        "feeds_failed": sum(v for k, v in failures.items() if k.startswith("feeds/failed/")),
-        "entries_seen": veille.get("entries/seen", 0),
-        "articles_new": veille.get("articles/stored", 0),
-        "articles_known": veille.get("articles/already_known", 0)
-        + veille.get("articles/duplicate", 0),
-        "articles_failed": sum(v for k, v in failures.items() if k.startswith("articles/failed/")),
-        "failures": failures,
-    }
 
 
 def _jsonable(stats: dict[str, Any]) -> dict[str, Any]:
@@ -67,9 +42,13 @@ class CrawlRunRecorder:
         assert self.crawler.stats is not None
         stats = self.crawler.stats.get_stats()
         counts = summarize_stats(stats)
+        per_source = counts.pop("per_source")
         with self._sessions.begin() as session:
             record_crawl_counts(
-                session, self.run_id, **counts, stats={**_jsonable(stats), "close_reason": reason}
+                session,
+                self.run_id,
+                **counts,
+                stats={**_jsonable(stats), "close_reason": reason, "per_source": per_source},
             )
         logger.info(
             "Crawl run %d: %d feeds polled, %d failed; %d entries; "

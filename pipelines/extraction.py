@@ -26,6 +26,7 @@ from trafilatura.settings import Document, Extractor
 from trafilatura.utils import detect_encoding, load_html
 from w3lib.encoding import html_to_unicode, http_content_type_encoding
 
+from storage.crawl_stats import count_event
 from storage.database import create_database_engine, make_session_factory
 from storage.models import UrlOutcome
 from storage.records import ArticleRecord, Extracted, FetchedPage, PublishedFrom
@@ -311,7 +312,7 @@ class ExtractionPipeline:
         canonical_url = canonicalize_url(item.final_url)
         if extracted is None:
             logger.warning("No article text in %s: remembered, not fetched again", item.final_url)
-            self.crawler.stats.inc_value("veille/articles/failed/empty_extraction")
+            count_event(self.crawler.stats, "articles/failed/empty_extraction", item.source_id)
             with self._sessions.begin() as session:
                 for url in {canonical_url, canonicalize_url(item.url)}:
                     remember_url(

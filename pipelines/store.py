@@ -13,6 +13,7 @@ from typing import Self
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
+from storage.crawl_stats import count_event
 from storage.database import create_database_engine, make_session_factory
 from storage.records import ArticleRecord
 from storage.repository import store_article
@@ -45,9 +46,9 @@ class StoragePipeline:
         with self._sessions.begin() as session:
             article_id = store_article(session, item, crawl_run_id=self.crawl_run_id)
         if article_id is None:
-            self.crawler.stats.inc_value("veille/articles/duplicate")
+            count_event(self.crawler.stats, "articles/duplicate", item.page.source_id)
             raise DuplicateArticle(f"{item.canonical_url} is stored already")
-        self.crawler.stats.inc_value("veille/articles/stored")
+        count_event(self.crawler.stats, "articles/stored", item.page.source_id)
         logger.debug("Stored article %d: %s", article_id, item.canonical_url)
         return item
 

@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 from crawler.config import SourceConfig
 from crawler.failures import failure_reason
 from crawler.feed_parser import FeedEntry, NotAFeed, parse_feed
+from storage.crawl_stats import count_event
 from storage.database import create_database_engine, make_session_factory
 from storage.models import UrlOutcome
 from storage.records import FetchedPage
@@ -54,14 +55,14 @@ class FeedSpider(Spider):
         spider._max_entries = crawler.settings.getint("VEILLE_MAX_ENTRIES_PER_FEED") or None
         return spider
 
-    def _count(self, key: str, count: int = 1) -> None:
+    def _count(self, event: str, source: SourceConfig, count: int = 1) -> None:
         assert self.crawler.stats is not None
-        self.crawler.stats.inc_value(f"veille/{key}", count)
+        count_event(self.crawler.stats, event, source.id, count)
 
     async def start(self) -> AsyncIterator[Request]:
         for source in self.sources:
             for feed_url in source.feeds:
-                self._count("feeds/requested")
+                self._count("feeds/requested", source)
                 yield Request(
                     feed_url,
                     callback=self.parse_feed,
@@ -87,9 +88,9 @@ class FeedSpider(Spider):
                 _size(response.body),
                 error,
             )
-            self._count("feeds/failed/not_a_feed")
+            self._count("feeds/failed/not_a_feed", source)
             return
-        self._count("feeds/polled")
+        self._count("feeds/polled", source)
         if not feed.is_well_formed:
             logger.warning(
                 "Feed %s of source %s is ill-formed but usable (%d entries): %s",
@@ -98,9 +99,9 @@ class FeedSpider(Spider):
                 len(feed.entries),
                 feed.problem,
             )
-            self._count("feeds/ill_formed")
+            self._count("feeds/ill_formed", source)
         if feed.entries_without_link:
-            self._count("entries/refused/no_link", feed.entries_without_link)
+            self._count("entries/refused/no_link", source, feed.entries_without_link)
         entries = list(feed.entries)
         if self._max_entries is not None:
             entries = entries[: self._max_entries]
@@ -109,14 +110,14 @@ class FeedSpider(Spider):
     def _follow_entries(
         self, entries: list[FeedEntry], source: SourceConfig, feed_url: str
     ) -> Iterator[Request]:
-        self._count("entries/seen", len(entries))
+        self._count("entries/seen", source, len(entries))
         candidates: dict[str, FeedEntry] = {}
         for entry in entries:
             try:
                 canonical = canonicalize_url(entry.link)
             except UnusableUrl as error:
                 logger.warning("Refused entry link in feed %s: %s", feed_url, error)
-                self._count("entries/refused/bad_url")
+                self._count("entries/refused/bad_url", source)
                 continue
             if not is_allowed_host(entry.link, source.allowed_domains):
                 logger.info(
@@ -125,7 +126,7 @@ class FeedSpider(Spider):
                     feed_url,
                     source.id,
                 )
-                self._count("entries/refused/offsite")
+                self._count("entries/refused/offsite", source)
                 continue
             candidates.setdefault(canonical, entry)
         with self._sessions() as session:
@@ -135,9 +136,9 @@ class FeedSpider(Spider):
                 continue
             self._handled.add(canonical)
             if canonical in known:
-                self._count("articles/already_known")
+                self._count("articles/already_known", source)
                 continue
-            self._count("articles/requested")
+            self._count("articles/requested", source)
             yield Request(
                 entry.link.split("#", 1)[0],
                 callback=self.parse_article,
@@ -161,7 +162,7 @@ class FeedSpider(Spider):
                 content_type.decode("latin-1") if content_type else "no content-type",
                 _size(response.body),
             )
-            self._count("articles/failed/not_html")
+            self._count("articles/failed/not_html", source)
             self._remember(response.meta["veille_canonical"], UrlOutcome.NOT_HTML, source.id)
             return
         yield FetchedPage(
@@ -189,21 +190,21 @@ class FeedSpider(Spider):
             reason,
             failure.getErrorMessage(),
         )
-        self._count(f"feeds/failed/{reason}")
+        self._count(f"feeds/failed/{reason}", source)
 
     def article_failed(self, failure: Failure) -> Iterator[FetchedPage]:
         request = failure.request  # type: ignore[attr-defined]
         reason = failure_reason(failure)
+        source: SourceConfig = request.meta["veille_source"]
         if reason == "robots_txt":
             logger.info("Article %s not fetched: disallowed by robots.txt", request.url)
-            self._count("entries/refused/robots_txt")
+            self._count("entries/refused/robots_txt", source)
             return iter(())
         logger.warning(
             "Article %s not fetched: %s (%s)", request.url, reason, failure.getErrorMessage()
         )
-        self._count(f"articles/failed/{reason}")
+        self._count(f"articles/failed/{reason}", source)
         if reason == "too_large":
-            source: SourceConfig = request.meta["veille_source"]
             self._remember(request.meta["veille_canonical"], UrlOutcome.TOO_LARGE, source.id)
         return iter(())
 

@@ -91,6 +91,9 @@ def test_crawl_stores_clean_articles_once_and_politely(
     assert run.failures["entries/refused/bad_url"] == 1
     assert run.failures["entries/refused/robots_txt"] == 1
     assert run.stats["veille/feeds/ill_formed"] == 1
+    troubles = run.stats["per_source"]["fixture-troubles"]
+    assert [troubles[k] for k in ("feeds_polled", "feeds_failed", "articles_new")] == [1, 2, 1]
+    assert run.stats["per_source"]["fixture-news"]["feeds_failed"] == 0
     log = first.stderr
     for expected in (
         "is not HTML",
