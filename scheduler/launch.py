@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,11 +51,13 @@ def launch_crawl(
     timeout: timedelta | None = None,
     echo: Callable[[str], None] | None = None,
     kill_grace: float = KILL_GRACE_SECONDS,
+    stop: threading.Event | None = None,
 ) -> CrawlOutcome:
     """Run one crawl of ``source_ids`` (default: all enabled sources) and wait for it.
 
     ``config`` must have been loaded from a file (``config.path``): the child reads the
-    same file. Each line the child logs is passed to ``echo``.
+    same file. Each line the child logs is passed to ``echo``. Setting ``stop`` (the service is
+    shutting down) stops the child: SIGTERM, then SIGKILL after ``kill_grace`` seconds.
     """
     if config.path is None:
         raise ValueError("launch_crawl needs a configuration loaded from a file")
@@ -92,26 +95,21 @@ def launch_crawl(
     tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
     reader = threading.Thread(target=_pump, args=(child, tail, echo), daemon=True)
     reader.start()
-    timed_out = False
-    try:
-        exit_code = child.wait(timeout=limit)
-    except subprocess.TimeoutExpired:
-        timed_out = True
+    ending = _wait(child, limit, stop)
+    if ending is RunStatus.TIMED_OUT:
         logger.warning("Crawl run %d exceeded %.0fs: stopping it", run_id, limit)
-        exit_code = _stop(child, kill_grace)
-    except KeyboardInterrupt:
-        _stop(child, kill_grace)
-        raise
+    elif ending is RunStatus.CANCELLED:
+        logger.warning("Crawl run %d: stopping it, as asked", run_id)
+    exit_code = child.returncode if ending is None else _stop(child, kill_grace)
     reader.join(timeout=5)
 
     with sessions.begin() as session:
         run = get_crawl_run(session, run_id)
         assert run is not None
-        if timed_out:
+        if ending is not None:
             finish_crawl_run(
-                session, run_id, status=RunStatus.TIMED_OUT, exit_code=exit_code,
-                error="\n".join(tail),
-            )  # fmt: skip
+                session, run_id, status=ending, exit_code=exit_code, error="\n".join(tail)
+            )
         elif run.status == RunStatus.RUNNING.value:
             finish_crawl_run(
                 session, run_id, status=RunStatus.FAILED, exit_code=exit_code,
@@ -121,6 +119,26 @@ def launch_crawl(
         session.refresh(run)
     engine.dispose()
     return CrawlOutcome(run=run, exit_code=exit_code, log_tail=list(tail))
+
+
+def _wait(
+    child: subprocess.Popen[str], limit: float, stop: threading.Event | None
+) -> RunStatus | None:
+    """Wait for the child; None when it exited by itself, else why it must be stopped."""
+    deadline = time.monotonic() + limit
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return RunStatus.TIMED_OUT
+            try:
+                child.wait(timeout=min(remaining, 0.5 if stop is not None else remaining))
+                return None
+            except subprocess.TimeoutExpired:
+                if stop is not None and stop.is_set():
+                    return RunStatus.CANCELLED
+    except KeyboardInterrupt:
+        return RunStatus.CANCELLED
 
 
 def _pump(

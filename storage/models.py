@@ -81,6 +81,8 @@ class RunStatus(StrEnum):
     FINISHED = "finished"
     FAILED = "failed"
     TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+    """Stopped on purpose: the service was asked to stop during the crawl."""
 
 
 class Source(Base):

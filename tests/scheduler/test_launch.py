@@ -49,3 +49,21 @@ def test_launch_needs_a_config_file() -> None:
 
     with pytest.raises(ValueError, match="loaded from a file"):
         launch_crawl(Config())
+
+
+def test_a_stop_request_ends_the_crawl_and_records_it_cancelled(
+    silent_server: str, sqlite_url: str, tmp_path: Path
+) -> None:
+    import threading
+
+    path = tmp_path / "veille.toml"
+    path.write_text(
+        f'[database]\nurl = "{sqlite_url}"\n[crawl]\nobey_robots_txt = false\n'
+        f'[[sources]]\nid = "silent"\nfeeds = ["{silent_server}/feed.xml"]\n',
+        encoding="utf-8",
+    )
+    stop = threading.Event()
+    threading.Timer(2.0, stop.set).start()
+    outcome = launch_crawl(load_config(path, environ={}), stop=stop, kill_grace=1)
+    assert outcome.run.status == "cancelled"
+    assert outcome.run.duration_seconds is not None and outcome.run.duration_seconds < 20
