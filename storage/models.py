@@ -17,6 +17,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -107,7 +108,8 @@ class Article(Base):
     declared_canonical_url: Mapped[str | None] = mapped_column(Text)
     feed_url: Mapped[str | None] = mapped_column(Text)
     title: Mapped[str | None] = mapped_column(Text)
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+    """None for an exact copy of another article: its text is that article's (``duplicate_of``)."""
     author: Mapped[str | None] = mapped_column(Text)
     sitename: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
@@ -116,8 +118,88 @@ class Article(Base):
     published: Mapped[datetime] = mapped_column(index=True)
     published_from: Mapped[str] = mapped_column(String(16))
     fetched_at: Mapped[datetime] = mapped_column(index=True)
+    relevant: Mapped[bool | None] = mapped_column(Boolean, index=True)
+    """Whether one initiative tag passed its threshold; None until tagged."""
+    tagged_at: Mapped[datetime | None]
+    story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id"), index=True)
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("articles.id"), index=True)
+    """The earlier article this one copies (exactly, or nearly: see ``similarity``)."""
+    similarity: Mapped[float | None] = mapped_column(Float)
+    content_fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime | None]
+    """When a re-fetch last found the text changed (a new version)."""
 
     raw_page: Mapped[RawPage | None] = relationship(back_populates="article")
+    tags: Mapped[list[ArticleTag]] = relationship(
+        back_populates="article", cascade="all, delete-orphan", order_by="ArticleTag.score.desc()"
+    )
+
+
+class ArticleTag(Base):
+    """An initiative an article is about, with its score and the evidence for it."""
+
+    __tablename__ = "article_tags"
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    initiative: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+    score: Mapped[float] = mapped_column(Float)
+    relevant: Mapped[bool] = mapped_column(Boolean)
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+    article: Mapped[Article] = relationship(back_populates="tags")
+
+
+class Story(Base):
+    """One story however many sites ran it: its member articles point to it."""
+
+    __tablename__ = "stories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    representative_id: Mapped[int | None] = mapped_column(
+        ForeignKey("articles.id", use_alter=True, ondelete="SET NULL")
+    )
+    title: Mapped[str | None] = mapped_column(Text)
+    first_seen: Mapped[datetime] = mapped_column(index=True)
+    last_seen: Mapped[datetime] = mapped_column(index=True)
+    article_count: Mapped[int] = mapped_column(Integer, default=1)
+    site_count: Mapped[int] = mapped_column(Integer, default=1)
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime | None]
+    """When a member article last changed text (the story was updated)."""
+
+
+class ArticleSignature(Base):
+    """A persisted MinHash signature, so near-copies found tomorrow join today's story."""
+
+    __tablename__ = "article_signatures"
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ArticleVersion(Base):
+    """An earlier text of an article that changed, with the diff to the next version."""
+
+    __tablename__ = "article_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    diff: Mapped[str | None] = mapped_column(Text)
+    """Unified diff from this version to the one that replaced it."""
+    fetched_at: Mapped[datetime]
 
 
 class RawPage(Base):

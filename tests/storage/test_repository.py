@@ -9,7 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.database import current_revision, head_revision, open_database
+from storage.database import current_revision, head_revision, make_session_factory, open_database
 from storage.models import Article, Base, CrawlRun, KnownUrl, RunStatus, UrlOutcome
 from storage.records import ArticleRecord, Extracted, FetchedPage, PublishedFrom
 from storage.repository import (
@@ -207,4 +207,30 @@ def test_sqlite_runs_in_wal_mode(sqlite_url: str) -> None:
     with engine.connect() as connection:
         assert connection.execute(text("pragma journal_mode")).scalar() == "wal"
         assert connection.execute(text("pragma foreign_keys")).scalar() == 1
+    engine.dispose()
+
+
+def test_upgrading_an_old_database_keeps_its_articles(database_url: str) -> None:
+    from storage.database import create_database_engine, upgrade_database
+
+    engine = create_database_engine(database_url)
+    upgrade_database(engine, "0001")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "insert into sources (id, created_at, updated_at) values "
+                "('w', '2026-11-01 00:00:00+00', '2026-11-01 00:00:00+00')"
+            )
+        )
+        connection.execute(text(
+            "insert into articles (source_id, url, canonical_url, final_url, text, "
+            "language_detected, published, published_from, fetched_at) values ('w', "
+            "'https://w.example/1', 'https://w.example/1', 'https://w.example/1', 'Old text', "
+            "false, '2026-11-01 00:00:00+00', 'page', '2026-11-01 00:00:00+00')"
+        ))  # fmt: skip
+    upgrade_database(engine)
+    assert current_revision(engine) == head_revision(engine)
+    with make_session_factory(engine)() as session:
+        [article] = session.scalars(select(Article)).all()
+        assert (article.text, article.version, article.story_id) == ("Old text", 1, None)
     engine.dispose()
