@@ -160,9 +160,8 @@ class Story(Base):
     __tablename__ = "stories"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    representative_id: Mapped[int | None] = mapped_column(
-        ForeignKey("articles.id", use_alter=True, ondelete="SET NULL")
-    )
+    representative_id: Mapped[int | None] = mapped_column(Integer)
+    """The member shown for the story (no foreign key: articles point to stories already)."""
     title: Mapped[str | None] = mapped_column(Text)
     first_seen: Mapped[datetime] = mapped_column(index=True)
     last_seen: Mapped[datetime] = mapped_column(index=True)

@@ -28,13 +28,6 @@ def upgrade() -> None:
         sa.Column("site_count", sa.Integer(), nullable=False),
         sa.Column("languages", sa.JSON(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["representative_id"],
-            ["articles.id"],
-            name=op.f("fk_stories_representative_id_articles"),
-            ondelete="SET NULL",
-            use_alter=True,
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stories")),
     )
     with op.batch_alter_table("stories", schema=None) as batch_op:
