@@ -26,6 +26,8 @@ EXPORT_FIELDS = (
     "published",
     "published_from",
     "fetched_at",
+    "relevant",
+    "tags",
     "text",
 )
 
@@ -52,6 +54,11 @@ def article_row(article: Article) -> dict[str, Any]:
         "published": article.published.isoformat(),
         "published_from": article.published_from,
         "fetched_at": article.fetched_at.isoformat(),
+        "relevant": article.relevant,
+        "tags": [
+            {"initiative": tag.initiative, "score": round(tag.score, 3), "relevant": tag.relevant}
+            for tag in article.tags
+        ],
         "text": article.text,
     }
 
@@ -63,7 +70,9 @@ def write_export(articles: Iterable[Article], output: TextIO, export_format: Exp
         writer = csv.DictWriter(output, fieldnames=EXPORT_FIELDS)
         writer.writeheader()
         for article in articles:
-            writer.writerow(article_row(article))
+            row = article_row(article)
+            row["tags"] = " ".join(f"{t['initiative']}:{t['score']}" for t in row["tags"])
+            writer.writerow(row)
             count += 1
     else:
         for article in articles:

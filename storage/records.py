@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class PublishedFrom(StrEnum):
@@ -59,6 +60,18 @@ class Extracted:
 
 
 @dataclass(frozen=True, slots=True)
+class TagRecord:
+    """An initiative an article is about: score, whether it passes its threshold, evidence."""
+
+    initiative: str
+    score: float
+    relevant: bool
+    evidence: tuple[dict[str, Any], ...]
+    """Each: ``phrase`` (as in the article), ``term``, ``zone`` (title, lead, body),
+    ``start`` and ``end`` (character offsets in that zone of the original text)."""
+
+
+@dataclass(frozen=True, slots=True)
 class ArticleRecord:
     """An extracted article ready to be stored."""
 
@@ -67,3 +80,9 @@ class ArticleRecord:
     canonical_url: str
     published: datetime
     published_from: PublishedFrom
+    tags: tuple[TagRecord, ...] | None = None
+    """None until the tagging stage has run."""
+
+    @property
+    def relevant(self) -> bool | None:
+        return None if self.tags is None else any(tag.relevant for tag in self.tags)

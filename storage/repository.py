@@ -13,14 +13,15 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from storage.database import UnsupportedDatabase
 from storage.models import (
     Article,
+    ArticleTag,
     Base,
     CrawlRun,
     KnownUrl,
@@ -30,7 +31,7 @@ from storage.models import (
     UrlOutcome,
     utcnow,
 )
-from storage.records import ArticleRecord
+from storage.records import ArticleRecord, TagRecord
 from storage.urls import UnusableUrl, canonicalize_url
 
 # SQLite accepts at most 32766 bound parameters per statement; stay well below.
@@ -129,6 +130,8 @@ def store_article(
             published=record.published,
             published_from=record.published_from.value,
             fetched_at=page.fetched_at,
+            relevant=record.relevant,
+            tagged_at=utcnow() if record.tags is not None else None,
         )
         .on_conflict_do_nothing(index_elements=[Article.canonical_url])
         .returning(Article.id)
@@ -140,6 +143,8 @@ def store_article(
         )
     else:
         target_id = article_id
+        if record.tags is not None:
+            _add_tags(session, article_id, record.tags)
         session.add(
             RawPage(
                 article_id=article_id,
@@ -156,6 +161,31 @@ def store_article(
             session, alias, UrlOutcome.ARTICLE, source_id=page.source_id, article_id=target_id
         )
     return article_id
+
+
+def _add_tags(session: Session, article_id: int, tags: Iterable[TagRecord]) -> None:
+    session.add_all(
+        ArticleTag(
+            article_id=article_id,
+            initiative=tag.initiative,
+            score=tag.score,
+            relevant=tag.relevant,
+            evidence=list(tag.evidence),
+        )
+        for tag in tags
+    )
+
+
+def replace_tags(session: Session, article_id: int, tags: Iterable[TagRecord]) -> None:
+    """Set an article's tags (after the taxonomy changed) and its relevance flag."""
+    tags = list(tags)
+    session.execute(delete(ArticleTag).where(ArticleTag.article_id == article_id))
+    _add_tags(session, article_id, tags)
+    session.execute(
+        update(Article)
+        .where(Article.id == article_id)
+        .values(relevant=any(tag.relevant for tag in tags), tagged_at=utcnow())
+    )
 
 
 def _aliases(record: ArticleRecord) -> list[str]:
@@ -228,7 +258,9 @@ def iter_articles(
     source_ids: list[str] | None = None,
 ) -> Iterator[Article]:
     """Stored articles, oldest fetch first; ``since`` compares with the fetch time."""
-    query = select(Article).order_by(Article.fetched_at, Article.id)
+    query = (
+        select(Article).options(selectinload(Article.tags)).order_by(Article.fetched_at, Article.id)
+    )
     if since is not None:
         query = query.where(Article.fetched_at >= since)
     if source_ids:

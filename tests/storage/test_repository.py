@@ -21,6 +21,7 @@ from storage.repository import (
     read_raw_page,
     record_crawl_counts,
     remember_url,
+    replace_tags,
     start_crawl_run,
     store_article,
     upsert_source,
@@ -234,3 +235,47 @@ def test_upgrading_an_old_database_keeps_its_articles(database_url: str) -> None
         [article] = session.scalars(select(Article)).all()
         assert (article.text, article.version, article.story_id) == ("Old text", 1, None)
     engine.dispose()
+
+
+def test_tags_are_stored_with_evidence_and_can_be_replaced(
+    sessions: sessionmaker[Session],
+) -> None:
+    from dataclasses import replace
+
+    from storage.records import TagRecord
+
+    add_source(sessions)
+    evidence = ({"phrase": "WAICO", "term": "waico", "zone": "title", "start": 0, "end": 5},)
+    record = replace(
+        make_record("https://wire.example/t.html"),
+        tags=(
+            TagRecord("waico", 0.92, True, evidence),
+            TagRecord("dsr", 0.2, False, ()),
+        ),
+    )
+    with sessions.begin() as session:
+        article_id = store_article(session, record)
+    assert article_id is not None
+    with sessions() as session:
+        stored = session.get(Article, article_id)
+        assert stored is not None and stored.relevant is True and stored.tagged_at is not None
+        assert [(t.initiative, t.relevant) for t in stored.tags] == [
+            ("waico", True),
+            ("dsr", False),
+        ]
+        assert stored.tags[0].evidence == list(evidence)
+    with sessions.begin() as session:
+        replace_tags(session, article_id, [TagRecord("dsr", 0.4, False, ())])
+    with sessions() as session:
+        stored = session.get(Article, article_id)
+        assert stored is not None and stored.relevant is False
+        assert [t.initiative for t in stored.tags] == ["dsr"]
+
+
+def test_an_untagged_article_has_unknown_relevance(sessions: sessionmaker[Session]) -> None:
+    add_source(sessions)
+    with sessions.begin() as session:
+        article_id = store_article(session, make_record("https://wire.example/u.html"))
+    with sessions() as session:
+        stored = session.get(Article, article_id)
+        assert stored is not None and stored.relevant is None and stored.tags == []
