@@ -28,6 +28,9 @@ EXPORT_FIELDS = (
     "fetched_at",
     "relevant",
     "tags",
+    "story_id",
+    "duplicate_of",
+    "similarity",
     "text",
 )
 
@@ -59,8 +62,17 @@ def article_row(article: Article) -> dict[str, Any]:
             {"initiative": tag.initiative, "score": round(tag.score, 3), "relevant": tag.relevant}
             for tag in article.tags
         ],
-        "text": article.text,
+        "story_id": article.story_id,
+        "duplicate_of": article.duplicate_of,
+        "similarity": article.similarity,
+        "text": article.text if article.text is not None else _original_text(article),
     }
+
+
+def _original_text(article: Article) -> str | None:
+    """An exact copy's text is its original's: it is stored once."""
+    original = article.original
+    return original.text if original is not None else None
 
 
 def write_export(articles: Iterable[Article], output: TextIO, export_format: ExportFormat) -> int:

@@ -133,6 +133,8 @@ class Article(Base):
     """When a re-fetch last found the text changed (a new version)."""
 
     raw_page: Mapped[RawPage | None] = relationship(back_populates="article")
+    original: Mapped[Article | None] = relationship(remote_side=[id])
+    """The article this one copies (``duplicate_of``)."""
     tags: Mapped[list[ArticleTag]] = relationship(
         back_populates="article", cascade="all, delete-orphan", order_by="ArticleTag.score.desc()"
     )

@@ -71,6 +71,29 @@ class TagRecord:
     ``start`` and ``end`` (character offsets in that zone of the original text)."""
 
 
+class CopyKind(StrEnum):
+    """Why an article belongs to another article's story."""
+
+    EXACT = "exact"
+    """The same normalised text: it is not stored twice."""
+    NEAR = "near"
+    """A near-copy: trimmed, a byline added, another script, spam injected..."""
+    CANONICAL = "canonical"
+    """The page declares the other article as its canonical page."""
+
+
+@dataclass(frozen=True, slots=True)
+class CopyCheck:
+    """The deduplication stage's verdict on an article."""
+
+    fingerprint: str
+    signature: bytes | None
+    copy_of: int | None = None
+    """The stored article this one copies, if any."""
+    kind: CopyKind | None = None
+    similarity: float | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class ArticleRecord:
     """An extracted article ready to be stored."""
@@ -82,6 +105,10 @@ class ArticleRecord:
     published_from: PublishedFrom
     tags: tuple[TagRecord, ...] | None = None
     """None until the tagging stage has run."""
+    copy_check: CopyCheck | None = None
+    """None until the deduplication stage has run."""
+    article_id: int | None = None
+    """Set once stored."""
 
     @property
     def relevant(self) -> bool | None:

@@ -31,7 +31,8 @@ from storage.models import (
     UrlOutcome,
     utcnow,
 )
-from storage.records import ArticleRecord, TagRecord
+from storage.records import ArticleRecord, CopyCheck, CopyKind, TagRecord
+from storage.stories import join_story, save_signature
 from storage.urls import UnusableUrl, canonicalize_url
 
 # SQLite accepts at most 32766 bound parameters per statement; stay well below.
@@ -110,6 +111,8 @@ def store_article(
     remembered, so none of them is requested again.
     """
     page, extracted = record.page, record.extracted
+    check = record.copy_check
+    exact = check is not None and check.kind is CopyKind.EXACT
     statement = (
         _insert(session, Article)
         .values(
@@ -121,7 +124,7 @@ def store_article(
             declared_canonical_url=extracted.declared_canonical_url,
             feed_url=page.feed_url,
             title=extracted.title,
-            text=extracted.text,
+            text=None if exact else extracted.text,
             author=extracted.author,
             sitename=extracted.sitename,
             description=extracted.description,
@@ -132,6 +135,9 @@ def store_article(
             fetched_at=page.fetched_at,
             relevant=record.relevant,
             tagged_at=utcnow() if record.tags is not None else None,
+            content_fingerprint=check.fingerprint if check else None,
+            duplicate_of=check.copy_of if check else None,
+            similarity=check.similarity if check else None,
         )
         .on_conflict_do_nothing(index_elements=[Article.canonical_url])
         .returning(Article.id)
@@ -145,6 +151,8 @@ def store_article(
         target_id = article_id
         if record.tags is not None:
             _add_tags(session, article_id, record.tags)
+        if check is not None:
+            _file_in_story(session, article_id, check, page.fetched_at)
         session.add(
             RawPage(
                 article_id=article_id,
@@ -161,6 +169,21 @@ def store_article(
             session, alias, UrlOutcome.ARTICLE, source_id=page.source_id, article_id=target_id
         )
     return article_id
+
+
+def _file_in_story(session: Session, article_id: int, check: CopyCheck, at: datetime) -> None:
+    article = session.get(Article, article_id)
+    assert article is not None
+    story_id = None
+    if check.copy_of is not None:
+        original = session.get(Article, check.copy_of)
+        if original is not None:
+            if original.story_id is None:  # stored before stories existed
+                join_story(session, original, None)
+            story_id = original.story_id
+    join_story(session, article, story_id)
+    if check.signature is not None and check.kind is not CopyKind.EXACT:
+        save_signature(session, article_id, check.signature, at)
 
 
 def _add_tags(session: Session, article_id: int, tags: Iterable[TagRecord]) -> None:

@@ -279,3 +279,53 @@ def test_an_untagged_article_has_unknown_relevance(sessions: sessionmaker[Sessio
     with sessions() as session:
         stored = session.get(Article, article_id)
         assert stored is not None and stored.relevant is None and stored.tags == []
+
+
+def test_copies_join_the_story_of_their_original(sessions: sessionmaker[Session]) -> None:
+    from dataclasses import replace
+
+    from storage.models import Story
+    from storage.records import CopyCheck, CopyKind
+
+    add_source(sessions)
+    original = replace(
+        make_record("https://wire.example/story.html", text="The wire story."),
+        copy_check=CopyCheck(fingerprint="f1", signature=b"sig-1"),
+    )
+    with sessions.begin() as session:
+        original_id = store_article(session, original)
+    exact = replace(
+        make_record("https://mirror.example/copy.html", text="The wire story."),
+        copy_check=CopyCheck("f1", b"sig-1", copy_of=original_id, kind=CopyKind.EXACT,
+                             similarity=1.0),
+    )  # fmt: skip
+    near = replace(
+        make_record("https://other.example/near.html", text="The wire story, trimmed."),
+        copy_check=CopyCheck("f2", b"sig-2", copy_of=original_id, kind=CopyKind.NEAR,
+                             similarity=0.8),
+        published=original.published + timedelta(hours=2),  # a later, longer rewrite
+    )  # fmt: skip
+    fresh = replace(
+        make_record("https://wire.example/other.html", text="Another story."),
+        copy_check=CopyCheck(fingerprint="f3", signature=b"sig-3"),
+    )
+    with sessions.begin() as session:
+        exact_id = store_article(session, exact)
+        near_id = store_article(session, near)
+        fresh_id = store_article(session, fresh)
+    with sessions() as session:
+        stored = {i: session.get(Article, i) for i in (original_id, exact_id, near_id, fresh_id)}
+        assert stored[exact_id].text is None  # type: ignore[union-attr]
+        assert stored[exact_id].original.text == "The wire story."  # type: ignore[union-attr]
+        assert stored[near_id].text == "The wire story, trimmed."  # type: ignore[union-attr]
+        story_ids = {i: a.story_id for i, a in stored.items()}  # type: ignore[union-attr]
+        assert story_ids[original_id] == story_ids[exact_id] == story_ids[near_id]
+        assert story_ids[fresh_id] != story_ids[original_id]
+        story = session.get(Story, story_ids[original_id])
+        assert story is not None
+        assert (story.article_count, story.site_count) == (3, 3)
+        assert story.representative_id == original_id
+        from storage.stories import signatures_of
+
+        signatures = signatures_of(session, [original_id, exact_id, near_id])
+        assert signatures == {original_id: b"sig-1", near_id: b"sig-2"}
