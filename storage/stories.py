@@ -41,7 +41,7 @@ def iter_signatures(session: Session, since: datetime) -> Iterator[tuple[int, by
         .order_by(ArticleSignature.article_id)
         .execution_options(yield_per=2000)
     )
-    yield from rows.tuples()
+    yield from rows
 
 
 def signatures_of(session: Session, article_ids: list[int]) -> dict[int, bytes]:
@@ -50,7 +50,7 @@ def signatures_of(session: Session, article_ids: list[int]) -> dict[int, bytes]:
             ArticleSignature.article_id.in_(article_ids)
         )
     )
-    return dict(rows.tuples())
+    return {article_id: signature for article_id, signature in rows}
 
 
 def save_signature(session: Session, article_id: int, signature: bytes, at: datetime) -> None:
