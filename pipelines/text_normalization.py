@@ -33,9 +33,14 @@ _QUOTES = {
     "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-",
 }  # fmt: skip
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-# A Latin syllable (with tone marks) in parentheses right after a Han character: 中國(guó).
+# A pinyin syllable in parentheses right after a Han character: 中國(guó), 國(guo2). It must
+# carry its tone (a mark or a digit), so that acronyms such as 世界人工智能合作组织（WAICO）
+# stay.
 _PINYIN_ANNOTATION = re.compile(
-    r"(?<=[\u4e00-\u9fff])[(（]\s*[a-zāáǎàēéěèīíǐìōóǒòūúǔùüǖǘǚǜ]{1,7}\d?\s*[)）]"
+    r"(?<=[\u4e00-\u9fff])[(（]\s*"
+    r"(?:[a-zü]{0,5}[āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ][a-zü]{0,5}|[a-zü]{1,6}[1-5])"
+    r"\s*[)）]",
+    re.IGNORECASE,
 )
 
 
@@ -98,7 +103,9 @@ def normalize_text(text: str) -> NormalizedText:
     breaks: list[tuple[int, int]] = [(0, 0)]
     out = 0
     cursor = 0
-    for match in _PINYIN_ANNOTATION.finditer(lowered):
+    # Tone marks are gone from ``lowered``: find annotations in the original, same offsets.
+    annotations = _PINYIN_ANNOTATION.finditer(text) if len(lowered) == len(text) else ()
+    for match in annotations:
         out = _append_converted(lowered, cursor, match.start(), pieces, breaks, out)
         cursor = match.end()
         breaks.append((out, cursor))

@@ -18,6 +18,8 @@ from pipelines.text_normalization import normalize_text
         ("數位絲路", "数字丝路"),
         ("中國(guó)人工智能", "中国人工智能"),
         ("中国（guó）", "中国"),
+        ("中國(guo2)", "中国"),
+        ("世界人工智能合作组织（WAICO）", "世界人工智能合作组织(waico)"),
         ("İstanbul", "istanbul"),
         ("Digital Silk Road — 2026", "digital silk road - 2026"),
     ],
