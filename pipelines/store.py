@@ -8,6 +8,7 @@ so they are not requested again.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Self
 
 from scrapy.crawler import Crawler
@@ -50,7 +51,7 @@ class StoragePipeline:
             raise DuplicateArticle(f"{item.canonical_url} is stored already")
         count_event(self.crawler.stats, "articles/stored", item.page.source_id)
         logger.debug("Stored article %d: %s", article_id, item.canonical_url)
-        return item
+        return replace(item, article_id=article_id)
 
     def close_spider(self) -> None:
         self._engine.dispose()

@@ -86,7 +86,8 @@ class CopyKind(StrEnum):
 class CopyCheck:
     """The deduplication stage's verdict on an article."""
 
-    fingerprint: str
+    fingerprint: str | None
+    """None for a text with no letters or digits: nothing to compare."""
     signature: bytes | None
     copy_of: int | None = None
     """The stored article this one copies, if any."""
