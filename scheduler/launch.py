@@ -24,7 +24,12 @@ from pathlib import Path
 from crawler.config import Config
 from storage.database import make_session_factory, open_database
 from storage.models import CrawlRun, RunStatus
-from storage.repository import finish_crawl_run, get_crawl_run, start_crawl_run
+from storage.repository import (
+    finish_crawl_run,
+    get_crawl_run,
+    record_crawl_counts,
+    start_crawl_run,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +97,8 @@ def launch_crawl(
         encoding="utf-8",
         errors="replace",
     )
+    with sessions.begin() as session:
+        record_crawl_counts(session, run_id, pid=child.pid)
     tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
     reader = threading.Thread(target=_pump, args=(child, tail, echo), daemon=True)
     reader.start()

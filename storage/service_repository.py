@@ -22,6 +22,7 @@ from storage.models import (
     JobRun,
     JobStatus,
     RawPage,
+    RunStatus,
     ServiceInstance,
     ServiceJob,
     Source,
@@ -83,6 +84,16 @@ def abandon_running_job_runs(session: Session, *, error: str) -> int:
         update(JobRun)
         .where(JobRun.status == JobStatus.RUNNING.value)
         .values(status=JobStatus.FAILED.value, finished_at=utcnow(), error=error)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def abandon_running_crawl_runs(session: Session, *, trigger: str, error: str) -> int:
+    """Crawl runs of ``trigger`` left ``running`` by a service that died become ``failed``."""
+    result = session.execute(
+        update(CrawlRun)
+        .where(CrawlRun.status == RunStatus.RUNNING.value, CrawlRun.trigger == trigger)
+        .values(status=RunStatus.FAILED.value, finished_at=utcnow(), error=error)
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -212,7 +223,7 @@ def articles_fetched_between(
         .where(Article.fetched_at >= start, Article.fetched_at < end)
         .order_by(Article.fetched_at, Article.id)
     )
-    return [(article, name) for article, name in rows.tuples()]
+    return [(article, name) for article, name in rows.all()]
 
 
 def delete_raw_pages_before(session: Session, cutoff: datetime) -> int:
