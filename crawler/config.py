@@ -11,10 +11,11 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 from pydantic import (
@@ -183,10 +184,98 @@ class SourceConfig(_Section):
         return self.name or self.id
 
 
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name such as 'Europe/Paris')"
+        ) from None
+    return value
+
+
+def _check_daily_time(value: Any) -> Any:
+    """``"07:00"`` or a TOML local time; a time with a zone is refused (see ``timezone``)."""
+    if isinstance(value, time) and value.tzinfo is not None:
+        raise ValueError("write a local time such as '07:00'; the zone is 'timezone'")
+    if isinstance(value, time):
+        return value
+    if not isinstance(value, str) or not re.match(r"^\s*\d{1,2}:\d{2}(:\d{2})?\s*$", value):
+        raise ValueError(f"expected a time of day such as '07:00', got {value!r}")
+    return value.strip()
+
+
+TimeOfDay = Annotated[time, BeforeValidator(_check_daily_time)]
+TimeZoneName = Annotated[str, BeforeValidator(_check_timezone)]
+
+
+class SchedulerConfig(_Section):
+    """``veille serve``: how crawls are scheduled, and how ``veille status`` judges sources."""
+
+    default_interval: Duration = timedelta(hours=1)
+    group_crawls: bool = True
+    max_parallel_crawls: int = Field(2, ge=1)
+    jitter: timedelta = timedelta(minutes=2)
+    misfire_grace_time: Duration = timedelta(hours=1)
+    stop_grace: Duration = timedelta(seconds=30)
+    heartbeat: Duration = timedelta(seconds=30)
+    crawl_logs: bool = True
+    failing_after_runs: int = Field(3, ge=1)
+    silent_after_intervals: int = Field(4, ge=1)
+
+    @field_validator("jitter", mode="before")
+    @classmethod
+    def _jitter(cls, value: Any) -> timedelta:
+        if value in (0, "0", "0s"):
+            return timedelta(0)
+        return parse_duration(value)
+
+
+class DigestConfig(_Section):
+    """The daily digest: produced at ``time`` in ``timezone``, for the day before."""
+
+    time: TimeOfDay = time(7, 0)
+    timezone: TimeZoneName = "Europe/Paris"
+
+
+class MaintenanceConfig(_Section):
+    """Daily upkeep of the database: old raw HTML removed, then VACUUM / ANALYZE."""
+
+    time: TimeOfDay = time(3, 30)
+    timezone: TimeZoneName = "Europe/Paris"
+    raw_html_retention: Duration = timedelta(days=90)
+    vacuum: bool = True
+
+
+class TaggingConfig(_Section):
+    """Initiative tagging: the taxonomy file (default: the one shipped with Veille)."""
+
+    taxonomy: Path | None = None
+
+    @field_validator("taxonomy")
+    @classmethod
+    def _exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_file():
+            raise ValueError(f"no such file: {value}")
+        return value.expanduser() if value is not None else None
+
+
+class DedupConfig(_Section):
+    """Story clustering: near-copy threshold and how far back the index looks."""
+
+    threshold: float = Field(0.3, gt=0, le=1)
+    window: Duration = timedelta(days=30)
+
+
 class Config(_Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     crawl: CrawlConfig = Field(default_factory=CrawlConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    digest: DigestConfig = Field(default_factory=DigestConfig)
+    maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
+    tagging: TaggingConfig = Field(default_factory=TaggingConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
     path: Path | None = Field(None, exclude=True)
     """The file this was loaded from (not a key of the file)."""
 

@@ -13,6 +13,8 @@ from crawler.config import Config
 
 ITEM_PIPELINES = {
     "pipelines.extraction.ExtractionPipeline": 300,
+    "pipelines.tagging.TaggingPipeline": 400,
+    "pipelines.dedup.DedupPipeline": 500,
     "pipelines.store.StoragePipeline": 800,
 }
 
@@ -52,4 +54,7 @@ def build_settings(config: Config, *, crawl_run_id: int | None = None) -> dict[s
         "VEILLE_DATABASE_URL": config.database.url,
         "VEILLE_CRAWL_RUN_ID": crawl_run_id,
         "VEILLE_MAX_ENTRIES_PER_FEED": crawl.max_entries_per_feed,
+        "VEILLE_TAXONOMY_PATH": str(config.tagging.taxonomy) if config.tagging.taxonomy else None,
+        "VEILLE_DEDUP_THRESHOLD": config.dedup.threshold,
+        "VEILLE_DEDUP_WINDOW_DAYS": config.dedup.window.total_seconds() / 86400,
     }

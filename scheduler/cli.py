@@ -335,5 +335,8 @@ def db_current(config_path: ConfigOption = None) -> None:
     engine.dispose()
 
 
+# Commands defined in their own modules register themselves on ``app``.
+from scheduler import service_cli, tag_commands  # noqa: E402, F401
+
 if __name__ == "__main__":
     app()

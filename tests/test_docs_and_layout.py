@@ -9,7 +9,17 @@ from pathlib import Path
 import pytest
 from typer.main import get_command
 
-from crawler.config import Config, CrawlConfig, DatabaseConfig, SourceConfig
+from crawler.config import (
+    Config,
+    CrawlConfig,
+    DatabaseConfig,
+    DedupConfig,
+    DigestConfig,
+    MaintenanceConfig,
+    SchedulerConfig,
+    SourceConfig,
+    TaggingConfig,
+)
 from scheduler.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +30,7 @@ ALLOWED_IMPORTS = {
     "storage": set(),
     "pipelines": {"storage"},
     "crawler": {"storage"},  # pipelines only through Scrapy's ITEM_PIPELINES setting
-    "scheduler": {"crawler", "storage"},
+    "scheduler": {"crawler", "pipelines", "storage"},
 }
 
 
@@ -32,7 +42,16 @@ def readme_section(title: str) -> str:
 
 @pytest.mark.parametrize(
     ("section", "model"),
-    [("`[database]`", DatabaseConfig), ("`[crawl]`", CrawlConfig), ("`[[sources]]`", SourceConfig)],
+    [
+        ("`[database]`", DatabaseConfig),
+        ("`[crawl]`", CrawlConfig),
+        ("`[[sources]]`", SourceConfig),
+        ("`[scheduler]`", SchedulerConfig),
+        ("`[digest]`", DigestConfig),
+        ("`[maintenance]`", MaintenanceConfig),
+        ("`[tagging]`", TaggingConfig),
+        ("`[dedup]`", DedupConfig),
+    ],
 )
 def test_every_setting_is_documented_and_nothing_else(section: str, model: type) -> None:
     documented = set(re.findall(r"^\| `([a-z_]+)` \|", readme_section(section), re.M))
@@ -40,7 +59,8 @@ def test_every_setting_is_documented_and_nothing_else(section: str, model: type)
 
 
 def test_top_level_config_sections_are_the_documented_ones() -> None:
-    assert set(Config.model_fields) - {"path"} == {"database", "crawl", "sources"}
+    sections = {"database", "crawl", "sources", "scheduler", "digest", "maintenance"}
+    assert set(Config.model_fields) - {"path"} == sections | {"tagging", "dedup"}
 
 
 def test_every_cli_command_is_documented() -> None:
