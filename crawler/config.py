@@ -135,8 +135,15 @@ class CrawlConfig(_Section):
     retry_backoff_base: Duration = timedelta(seconds=2)
     retry_backoff_max: Duration = timedelta(minutes=5)
     max_entries_per_feed: int | None = Field(None, ge=1)
+    recheck_age: Duration | None = timedelta(days=2)
+    recheck_every: Duration = timedelta(hours=6)
     timeout: Duration = timedelta(hours=1)
     log_level: str = "INFO"
+
+    @field_validator("recheck_age", mode="before")
+    @classmethod
+    def _recheck_off(cls, value: Any) -> Any:
+        return None if value in (0, "0", "0s", "off", False) else value
 
     @field_validator("log_level")
     @classmethod

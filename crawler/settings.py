@@ -54,6 +54,8 @@ def build_settings(config: Config, *, crawl_run_id: int | None = None) -> dict[s
         "VEILLE_DATABASE_URL": config.database.url,
         "VEILLE_CRAWL_RUN_ID": crawl_run_id,
         "VEILLE_MAX_ENTRIES_PER_FEED": crawl.max_entries_per_feed,
+        "VEILLE_RECHECK_AGE": crawl.recheck_age.total_seconds() if crawl.recheck_age else 0,
+        "VEILLE_RECHECK_EVERY": crawl.recheck_every.total_seconds(),
         "VEILLE_TAXONOMY_PATH": str(config.tagging.taxonomy) if config.tagging.taxonomy else None,
         "VEILLE_DEDUP_THRESHOLD": config.dedup.threshold,
         "VEILLE_DEDUP_WINDOW_DAYS": config.dedup.window.total_seconds() / 86400,

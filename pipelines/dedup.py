@@ -115,6 +115,8 @@ class DedupPipeline:
         )
 
     def process_item(self, item: ArticleRecord) -> ArticleRecord:
+        if item.page.recheck_of is not None:  # a stored article: its story is known
+            return item
         with self._sessions() as session:
 
             def find_exact(fingerprint: str) -> int | None:

@@ -18,6 +18,7 @@ from storage.crawl_stats import count_event
 from storage.database import create_database_engine, make_session_factory
 from storage.records import ArticleRecord
 from storage.repository import store_article
+from storage.versions import record_recheck
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ class StoragePipeline:
 
     def process_item(self, item: ArticleRecord) -> ArticleRecord:
         assert self.crawler.stats is not None
+        if item.page.recheck_of is not None:
+            return self._store_recheck(item, item.page.recheck_of)
         with self._sessions.begin() as session:
             article_id = store_article(session, item, crawl_run_id=self.crawl_run_id)
         if article_id is None:
@@ -51,6 +54,16 @@ class StoragePipeline:
             raise DuplicateArticle(f"{item.canonical_url} is stored already")
         count_event(self.crawler.stats, "articles/stored", item.page.source_id)
         logger.debug("Stored article %d: %s", article_id, item.canonical_url)
+        return replace(item, article_id=article_id)
+
+    def _store_recheck(self, item: ArticleRecord, article_id: int) -> ArticleRecord:
+        assert self.crawler.stats is not None
+        with self._sessions.begin() as session:
+            changed = record_recheck(session, article_id, item)
+        event = "articles/updated" if changed else "articles/unchanged"
+        count_event(self.crawler.stats, event, item.page.source_id)
+        if changed:
+            logger.info("Article %d changed: new version stored (%s)", article_id, item.page.url)
         return replace(item, article_id=article_id)
 
     def close_spider(self) -> None:

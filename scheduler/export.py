@@ -31,6 +31,8 @@ EXPORT_FIELDS = (
     "story_id",
     "duplicate_of",
     "similarity",
+    "version",
+    "updated_at",
     "text",
 )
 
@@ -65,6 +67,8 @@ def article_row(article: Article) -> dict[str, Any]:
         "story_id": article.story_id,
         "duplicate_of": article.duplicate_of,
         "similarity": article.similarity,
+        "version": article.version,
+        "updated_at": article.updated_at.isoformat() if article.updated_at else None,
         "text": article.text if article.text is not None else _original_text(article),
     }
 

@@ -131,6 +131,8 @@ class Article(Base):
     last_modified: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime | None]
     """When a re-fetch last found the text changed (a new version)."""
+    checked_at: Mapped[datetime | None]
+    """When the page was last fetched again to look for changes."""
 
     raw_page: Mapped[RawPage | None] = relationship(back_populates="article")
     original: Mapped[Article | None] = relationship(remote_side=[id])

@@ -39,6 +39,10 @@ class FetchedPage:
     feed_title: str | None = None
     feed_published: datetime | None = None
     language_hint: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    recheck_of: int | None = None
+    """The stored article this fetch re-checks for changes, if any."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,6 +135,8 @@ def store_article(
             fetched_at=page.fetched_at,
             relevant=record.relevant,
             tagged_at=utcnow() if record.tags is not None else None,
+            etag=page.etag,
+            last_modified=page.last_modified,
             content_fingerprint=check.fingerprint if check else None,
             duplicate_of=check.copy_of if check else None,
             similarity=check.similarity if check else None,

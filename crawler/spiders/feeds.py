@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.http import HtmlResponse, Response, TextResponse
+from sqlalchemy.orm import Session
 from twisted.python.failure import Failure
 
 from crawler.config import SourceConfig
@@ -26,6 +27,7 @@ from storage.models import UrlOutcome
 from storage.records import FetchedPage
 from storage.repository import find_known_urls, remember_url
 from storage.urls import UnusableUrl, canonicalize_url, host_of
+from storage.versions import RecheckTarget, find_recheck_due, mark_checked
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,11 @@ class FeedSpider(Spider):
         engine = create_database_engine(crawler.settings["VEILLE_DATABASE_URL"])
         spider._sessions = make_session_factory(engine)
         spider._max_entries = crawler.settings.getint("VEILLE_MAX_ENTRIES_PER_FEED") or None
+        recheck_age = crawler.settings.getfloat("VEILLE_RECHECK_AGE")
+        spider._recheck_age = timedelta(seconds=recheck_age) if recheck_age > 0 else None
+        spider._recheck_every = timedelta(
+            seconds=crawler.settings.getfloat("VEILLE_RECHECK_EVERY", 6 * 3600)
+        )
         return spider
 
     def _count(self, event: str, source: SourceConfig, count: int = 1) -> None:
@@ -131,10 +138,21 @@ class FeedSpider(Spider):
             candidates.setdefault(canonical, entry)
         with self._sessions() as session:
             known = find_known_urls(session, candidates)
+            due = self._recheck_due(session, [url for url in candidates if url in known])
         for canonical, entry in candidates.items():
             if canonical in self._handled:
                 continue
             self._handled.add(canonical)
+            meta = {
+                "veille_source": source,
+                "veille_entry": entry,
+                "veille_feed_url": feed_url,
+                "veille_canonical": canonical,
+            }
+            if canonical in due:
+                self._count("articles/rechecked", source)
+                yield self._recheck_request(entry.link.split("#", 1)[0], due[canonical], meta)
+                continue
             if canonical in known:
                 self._count("articles/already_known", source)
                 continue
@@ -143,17 +161,45 @@ class FeedSpider(Spider):
                 entry.link.split("#", 1)[0],
                 callback=self.parse_article,
                 errback=self.article_failed,
-                meta={
-                    "veille_source": source,
-                    "veille_entry": entry,
-                    "veille_feed_url": feed_url,
-                    "veille_canonical": canonical,
-                },
+                meta=meta,
             )
+
+    def _recheck_due(self, session: Session, known: list[str]) -> dict[str, RecheckTarget]:
+        """Known articles young enough to be fetched again for changes, and not seen lately."""
+        if self._recheck_age is None or not known:
+            return {}
+        now = datetime.now(UTC)
+        return find_recheck_due(
+            session,
+            known,
+            fetched_after=now - self._recheck_age,
+            checked_before=now - self._recheck_every,
+        )
+
+    def _recheck_request(self, url: str, target: RecheckTarget, meta: dict[str, Any]) -> Request:
+        headers = {}
+        if target.etag:
+            headers["If-None-Match"] = target.etag
+        if target.last_modified:
+            headers["If-Modified-Since"] = target.last_modified
+        return Request(
+            url,
+            headers=headers,
+            callback=self.parse_article,
+            errback=self.article_failed,
+            meta={**meta, "veille_recheck": target.article_id, "handle_httpstatus_list": [304]},
+            dont_filter=True,
+        )
 
     def parse_article(self, response: Response) -> Iterator[FetchedPage]:
         source: SourceConfig = response.meta["veille_source"]
         entry: FeedEntry = response.meta["veille_entry"]
+        recheck_of: int | None = response.meta.get("veille_recheck")
+        if response.status == 304 and recheck_of is not None:
+            self._count("articles/unchanged", source)
+            with self._sessions.begin() as session:
+                mark_checked(session, recheck_of, datetime.now(UTC))
+            return
         content_type = response.headers.get("Content-Type")
         if not is_html(response):
             logger.warning(
@@ -177,6 +223,9 @@ class FeedSpider(Spider):
             feed_title=entry.title,
             feed_published=entry.published,
             language_hint=source.language or entry.language,
+            etag=_header(response, b"ETag"),
+            last_modified=_header(response, b"Last-Modified"),
+            recheck_of=recheck_of,
         )
 
     def feed_failed(self, failure: Failure) -> None:
@@ -217,6 +266,11 @@ def is_html(response: Response) -> bool:
     if isinstance(response, HtmlResponse):
         return True
     return isinstance(response, TextResponse) and b"<html" in response.body[:4096].lower()
+
+
+def _header(response: Response, name: bytes) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
 
 
 def _size(body: bytes) -> str:
