@@ -64,6 +64,13 @@ def _build_table() -> dict[int, str]:
 
 
 _TABLE = _build_table()
+# The characters the table changes. Most of a text is plain ASCII: substituting only these is
+# several times faster than str.translate over every character.
+_TRANSLATED = re.compile("[" + re.escape("".join(map(chr, sorted(_TABLE)))) + "]")
+
+
+def _translate(text: str) -> str:
+    return _TRANSLATED.sub(lambda match: _TABLE[ord(match.group())], text)
 
 
 @cache
@@ -96,7 +103,7 @@ class NormalizedText:
 
 def normalize_text(text: str) -> NormalizedText:
     """Normalise ``text`` for matching and fingerprinting (see the module docstring)."""
-    lowered = text.translate(_TABLE).lower()
+    lowered = _translate(text).lower()
     if len(lowered) != len(text):  # cannot happen with the table above; stay safe
         lowered = "".join(char.translate(_TABLE).lower()[:1] or " " for char in text)
     pieces: list[str] = []
