@@ -71,6 +71,18 @@ def _setup_logging() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+def _load_file(config_path: Path | None) -> Config:
+    """The configuration, which must come from a file (the crawl processes read it again)."""
+    config = _load(config_path)
+    if config.path is None:
+        _fail(
+            "veille: no configuration file: pass --config F, set VEILLE_CONFIG, "
+            "or create ./veille.toml (see examples/veille.toml)"
+        )
+        raise typer.Exit(EXIT_BAD_CONFIG)
+    return config
+
+
 def _fail(message: str) -> None:
     errors.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
 
@@ -112,13 +124,7 @@ def crawl(
 ) -> None:
     """Run one crawl of the configured sources now, in a child process."""
     _setup_logging()
-    config = _load(config_path)
-    if config.path is None:
-        _fail(
-            "veille: no configuration file: pass --config F, set VEILLE_CONFIG, "
-            "or create ./veille.toml (see examples/veille.toml)"
-        )
-        raise typer.Exit(EXIT_BAD_CONFIG)
+    config = _load_file(config_path)
     try:
         sources = config.select_sources(source)
         limit = parse_duration(timeout) if timeout else None

@@ -19,11 +19,11 @@ import typer
 from rich.table import Table
 
 from scheduler.cli import (
-    EXIT_BAD_CONFIG,
     ConfigOption,
     _database_errors,
     _fail,
     _load,
+    _load_file,
     app,
     console,
 )
@@ -85,13 +85,7 @@ def serve(
     """Run the scheduler service: crawls on time, the daily digest, maintenance."""
     stop = threading.Event()
     stop_on_signals(stop)  # from the start: a SIGTERM while starting up is a clean stop too
-    config = _load(config_path)
-    if config.path is None:
-        _fail(
-            "veille: no configuration file: pass --config F, set VEILLE_CONFIG, "
-            "or create ./veille.toml (see examples/veille.toml)"
-        )
-        raise typer.Exit(EXIT_BAD_CONFIG)
+    config = _load_file(config_path)
     configure_service_logging(log_format)
     lock = ServiceLock(config.database.url)
     with _database_errors(config.database.url):
