@@ -234,17 +234,22 @@ def _print_articles(database_url: str, limit: int = 12) -> None:
     with make_session_factory(engine)() as session:
         articles: list[Article] = list(iter_articles(session))
     engine.dispose()
-    table = Table(title=f"Articles stored ({len(articles)} in all, newest first)")
-    for column in ("published", "lang", "source", "title", "chars"):
-        table.add_column(column, justify="right" if column == "chars" else "left")
+    stories = len({article.story_id for article in articles if article.story_id})
+    table = Table(title=f"{len(articles)} articles stored, in {stories} stories (newest first)")
+    for column in ("published", "lang", "title", "initiatives", "story"):
+        table.add_column(column)
     for article in sorted(articles, key=lambda a: a.published, reverse=True)[:limit]:
         title = article.title or "(no title)"
+        initiatives = ", ".join(tag.initiative for tag in article.tags if tag.relevant)
+        story = str(article.story_id or "")
+        if article.duplicate_of:
+            story += f" (copy of {article.duplicate_of})"
         table.add_row(
             article.published.strftime("%Y-%m-%d"),
             article.language or "?",
-            article.source_id,
-            title if len(title) <= 60 else title[:59] + "…",
-            str(len(article.text)),
+            title if len(title) <= 50 else title[:49] + "…",
+            initiatives or "-",
+            story,
         )
     console.print(table)
 
