@@ -32,7 +32,7 @@ from storage.models import (
     utcnow,
 )
 from storage.records import ArticleRecord, CopyCheck, CopyKind, TagRecord
-from storage.stories import join_story, save_signature
+from storage.stories import adopt_declared_copies, join_story, save_signature
 from storage.urls import UnusableUrl, canonicalize_url
 
 # SQLite accepts at most 32766 bound parameters per statement; stay well below.
@@ -184,6 +184,10 @@ def _file_in_story(session: Session, article_id: int, check: CopyCheck, at: date
                 join_story(session, original, None)
             story_id = original.story_id
     join_story(session, article, story_id)
+    if check.copy_of is None:  # pages stored earlier may name this one as their canonical
+        adopt_declared_copies(
+            session, article, [article.canonical_url, article.url, article.final_url]
+        )
     if check.signature is not None and check.kind is not CopyKind.EXACT:
         save_signature(session, article_id, check.signature, at)
 

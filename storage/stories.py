@@ -9,10 +9,10 @@ commit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Article, ArticleSignature, Story
@@ -98,6 +98,43 @@ def refresh_story(session: Session, story: Story) -> None:
     )
     story.representative_id = representative.id
     story.title = representative.title
+
+
+def adopt_declared_copies(session: Session, article: Article, urls: Iterable[str]) -> int:
+    """Bring into ``article``'s story the stored pages that declared it as their canonical page
+    before it was stored (``urls``: its canonical URL and the URLs it was fetched at).
+
+    Returns how many joined. Stories they leave empty are deleted.
+    """
+    declarers = list(
+        session.scalars(
+            select(Article).where(
+                Article.declared_canonical_url.in_(list(urls)),
+                Article.id != article.id,
+                or_(Article.story_id.is_(None), Article.story_id != article.story_id),
+            )
+        )
+    )
+    left: set[int] = set()
+    for declarer in declarers:
+        if declarer.story_id is not None:
+            left.add(declarer.story_id)
+        declarer.story_id = article.story_id
+        declarer.duplicate_of = article.id
+    session.flush()
+    for story_id in left:
+        story = session.get(Story, story_id)
+        if story is None:
+            continue
+        if session.scalar(select(Article.id).where(Article.story_id == story_id).limit(1)):
+            refresh_story(session, story)
+        else:
+            session.delete(story)
+    if declarers and article.story_id is not None:
+        story = session.get(Story, article.story_id)
+        if story is not None:
+            refresh_story(session, story)
+    return len(declarers)
 
 
 def mark_story_updated(session: Session, story_id: int, at: datetime) -> None:

@@ -329,3 +329,38 @@ def test_copies_join_the_story_of_their_original(sessions: sessionmaker[Session]
 
         signatures = signatures_of(session, [original_id, exact_id, near_id])
         assert signatures == {original_id: b"sig-1", near_id: b"sig-2"}
+
+
+def test_a_page_stored_before_the_canonical_it_names_joins_that_story_later(
+    sessions: sessionmaker[Session],
+) -> None:
+    from dataclasses import replace
+
+    from storage.models import Story
+    from storage.records import CopyCheck
+
+    add_source(sessions)
+    target_url = "https://wire.example/original.html"
+    digest = make_record("https://digest.example/rewrite.html", text="A rewritten digest.")
+    digest = replace(
+        digest,
+        extracted=replace(digest.extracted, declared_canonical_url=target_url),
+        copy_check=CopyCheck("f-digest", b"sig-digest"),
+    )
+    with sessions.begin() as session:
+        digest_id = store_article(session, digest)
+    target = replace(
+        make_record(target_url, text="The original report."),
+        copy_check=CopyCheck("f-original", b"sig-original"),
+    )
+    with sessions.begin() as session:
+        target_id = store_article(session, target)
+    with sessions() as session:
+        stored_digest = session.get(Article, digest_id)
+        stored_target = session.get(Article, target_id)
+        assert stored_digest is not None and stored_target is not None
+        assert stored_digest.story_id == stored_target.story_id
+        assert stored_digest.duplicate_of == target_id
+        assert session.scalar(select(func.count()).select_from(Story)) == 1
+        story = session.get(Story, stored_target.story_id)
+        assert story is not None and story.article_count == 2
