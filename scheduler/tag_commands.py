@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 
 TaxonomyOption = Annotated[
     Path | None,
-    typer.Option(help="Taxonomy file (default: tagging.taxonomy, else the one shipped)."),
+    typer.Option(
+        "--taxonomy", help="Taxonomy file (default: tagging.taxonomy, else the one shipped)."
+    ),
 ]
 TITLE_MAX_CHARS = 200
 

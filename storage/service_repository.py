@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, text, update
+from sqlalchemy import Engine, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -214,16 +214,22 @@ def add_digest(
 
 
 def articles_fetched_between(
-    session: Session, start: datetime, end: datetime
+    session: Session, start: datetime, end: datetime, *, include_irrelevant: bool = False
 ) -> Sequence[tuple[Article, str | None]]:
-    """Articles stored in ``[start, end)``, with their source's name, oldest first."""
-    rows = session.execute(
+    """Articles stored in ``[start, end)``, with their source's name, oldest first.
+
+    Articles tagged as about no followed initiative are left out unless asked for;
+    articles never tagged (stored before tagging existed) are kept.
+    """
+    query = (
         select(Article, Source.name)
         .join(Source, Source.id == Article.source_id)
         .where(Article.fetched_at >= start, Article.fetched_at < end)
         .order_by(Article.fetched_at, Article.id)
     )
-    return [(article, name) for article, name in rows.all()]
+    if not include_irrelevant:
+        query = query.where(or_(Article.relevant.is_(None), Article.relevant.is_(True)))
+    return [(article, name) for article, name in session.execute(query).all()]
 
 
 def delete_raw_pages_before(session: Session, cutoff: datetime) -> int:
