@@ -350,4 +350,8 @@ def db_current(config_path: ConfigOption = None) -> None:
 from scheduler import service_cli, tag_commands  # noqa: E402, F401
 
 if __name__ == "__main__":
-    app()
+    # Run as ``python -m scheduler.cli``, this module is ``__main__``; the commands registered
+    # from other modules are on the ``app`` of ``scheduler.cli``.
+    from scheduler.cli import app as registered_app
+
+    registered_app()
