@@ -135,6 +135,7 @@ class Article(Base):
     """When the page was last fetched again to look for changes."""
 
     raw_page: Mapped[RawPage | None] = relationship(back_populates="article")
+    comparison: Mapped[SeedComparison | None] = relationship()
     original: Mapped[Article | None] = relationship(remote_side=[id])
     """The article this one copies (``duplicate_of``)."""
     tags: Mapped[list[ArticleTag]] = relationship(
@@ -334,3 +335,40 @@ class Digest(Base):
     content: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     job_run_id: Mapped[int | None] = mapped_column(ForeignKey("job_runs.id"))
+
+
+class Seed(Base):
+    """A document of the seed corpus: what the users already know."""
+
+    __tablename__ = "seeds"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    path: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(16))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Relevant initiative ids, for listings (recomputed when the corpus is loaded)."""
+    content_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SeedComparison(Base):
+    """How an article compares with the seed corpus: status, nearest seeds, what is new."""
+
+    __tablename__ = "seed_comparisons"
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str | None] = mapped_column(String(16), index=True)
+    """``known``, ``follow-up``, ``new``; None for an article about no followed initiative."""
+    status_seed_id: Mapped[str | None] = mapped_column(String(200))
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    nearest: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    new_facts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    novel_sentences: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    compared_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seed_count: Mapped[int] = mapped_column(Integer, default=0)
+    """How many seeds the corpus had when the article was compared."""

@@ -100,6 +100,22 @@ class CopyCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class ComparisonRecord:
+    """How an article compares with the seed corpus (see ``pipelines.seed_compare``)."""
+
+    status: str | None
+    status_seed_id: str | None
+    status_reason: str
+    nearest: tuple[dict[str, Any], ...]
+    """Each: ``seed_id``, ``score``, ``reasons``."""
+    new_facts: tuple[dict[str, Any], ...]
+    """Each: ``kind``, ``key``, ``phrase``, ``start``, ``end`` (offsets in the article text)."""
+    novel_sentences: tuple[dict[str, Any], ...]
+    """Each: ``text``, ``start``, ``end``."""
+    seed_count: int
+
+
+@dataclass(frozen=True, slots=True)
 class ArticleRecord:
     """An extracted article ready to be stored."""
 
@@ -112,6 +128,8 @@ class ArticleRecord:
     """None until the tagging stage has run."""
     copy_check: CopyCheck | None = None
     """None until the deduplication stage has run."""
+    comparison: ComparisonRecord | None = None
+    """None until compared with the seed corpus (or when there is no seed corpus)."""
     article_id: int | None = None
     """Set once stored."""
 

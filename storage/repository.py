@@ -32,6 +32,7 @@ from storage.models import (
     utcnow,
 )
 from storage.records import ArticleRecord, CopyCheck, CopyKind, TagRecord
+from storage.seeds import save_comparison
 from storage.stories import adopt_declared_copies, join_story, save_signature
 from storage.urls import UnusableUrl, canonicalize_url
 
@@ -155,6 +156,8 @@ def store_article(
             _add_tags(session, article_id, record.tags)
         if check is not None:
             _file_in_story(session, article_id, check, page.fetched_at)
+        if record.comparison is not None:
+            save_comparison(session, article_id, record.comparison)
         session.add(
             RawPage(
                 article_id=article_id,
