@@ -274,6 +274,21 @@ class DedupConfig(_Section):
     window: Duration = timedelta(days=30)
 
 
+class SeedsConfig(_Section):
+    """The seed corpus: a directory of documents (.txt, .md, .html) the users already know."""
+
+    directory: Path | None = None
+    reevaluate: Duration = timedelta(days=30)
+    """When seeds are added, articles stored in this last period are compared again."""
+
+    @field_validator("directory")
+    @classmethod
+    def _is_directory(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_dir():
+            raise ValueError(f"no such directory: {value}")
+        return value.expanduser() if value is not None else None
+
+
 class Config(_Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     crawl: CrawlConfig = Field(default_factory=CrawlConfig)
@@ -283,6 +298,7 @@ class Config(_Section):
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
     tagging: TaggingConfig = Field(default_factory=TaggingConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
+    seeds: SeedsConfig = Field(default_factory=SeedsConfig)
     path: Path | None = Field(None, exclude=True)
     """The file this was loaded from (not a key of the file)."""
 

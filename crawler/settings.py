@@ -15,6 +15,7 @@ ITEM_PIPELINES = {
     "pipelines.extraction.ExtractionPipeline": 300,
     "pipelines.tagging.TaggingPipeline": 400,
     "pipelines.dedup.DedupPipeline": 500,
+    "pipelines.seed_compare.SeedComparePipeline": 600,
     "pipelines.store.StoragePipeline": 800,
 }
 

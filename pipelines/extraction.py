@@ -202,9 +202,19 @@ def _normalize_language(value: str | None) -> str | None:
         return None
     first = value.split(",", 1)[0].strip().replace("_", "-")
     primary = first.split("-", 1)[0].lower()
+    if primary in _CHINESE_CODES:  # py3langid says "yue" for traditional Chinese text
+        return "zh"
     if len(primary) == 2 and primary.isascii() and primary.isalpha():
         return primary
     return None
+
+
+_CHINESE_CODES = frozenset({"yue", "cmn", "wuu", "lzh", "zho", "chi", "hak", "nan", "gan"})
+
+
+def detect_language(text: str, hint: str | None = None) -> str | None:
+    """The language of a text (two letters), or ``hint`` when the text is too ambiguous."""
+    return _choose_language(None, text, hint, "text")[0]
 
 
 def _choose_language(

@@ -33,6 +33,9 @@ EXPORT_FIELDS = (
     "similarity",
     "version",
     "updated_at",
+    "seed_status",
+    "nearest_seed",
+    "new_facts",
     "text",
 )
 
@@ -68,8 +71,25 @@ def article_row(article: Article) -> dict[str, Any]:
         "duplicate_of": article.duplicate_of,
         "similarity": article.similarity,
         "version": article.version,
+        **_comparison_fields(article),
         "updated_at": article.updated_at.isoformat() if article.updated_at else None,
         "text": article.text if article.text is not None else _original_text(article),
+    }
+
+
+def _comparison_fields(article: Article) -> dict[str, Any]:
+    comparison = article.comparison
+    if comparison is None:
+        return {"seed_status": None, "nearest_seed": None, "new_facts": []}
+    nearest = comparison.nearest[0] if comparison.nearest else None
+    return {
+        "seed_status": comparison.status,
+        "nearest_seed": (
+            {"seed": nearest["seed_id"], "score": nearest["score"], "reasons": nearest["reasons"]}
+            if nearest
+            else None
+        ),
+        "new_facts": [{"key": f["key"], "phrase": f["phrase"]} for f in comparison.new_facts],
     }
 
 
@@ -88,6 +108,9 @@ def write_export(articles: Iterable[Article], output: TextIO, export_format: Exp
         for article in articles:
             row = article_row(article)
             row["tags"] = " ".join(f"{t['initiative']}:{t['score']}" for t in row["tags"])
+            nearest = row["nearest_seed"]
+            row["nearest_seed"] = f"{nearest['seed']}:{nearest['score']}" if nearest else ""
+            row["new_facts"] = "; ".join(fact["key"] for fact in row["new_facts"])
             writer.writerow(row)
             count += 1
     else:

@@ -291,7 +291,9 @@ def iter_articles(
 ) -> Iterator[Article]:
     """Stored articles, oldest fetch first; ``since`` compares with the fetch time."""
     query = (
-        select(Article).options(selectinload(Article.tags)).order_by(Article.fetched_at, Article.id)
+        select(Article)
+        .options(selectinload(Article.tags), selectinload(Article.comparison))
+        .order_by(Article.fetched_at, Article.id)
     )
     if since is not None:
         query = query.where(Article.fetched_at >= since)

@@ -17,6 +17,7 @@ from crawler.config import (
     DigestConfig,
     MaintenanceConfig,
     SchedulerConfig,
+    SeedsConfig,
     SourceConfig,
     TaggingConfig,
 )
@@ -51,6 +52,7 @@ def readme_section(title: str) -> str:
         ("`[maintenance]`", MaintenanceConfig),
         ("`[tagging]`", TaggingConfig),
         ("`[dedup]`", DedupConfig),
+        ("`[seeds]`", SeedsConfig),
     ],
 )
 def test_every_setting_is_documented_and_nothing_else(section: str, model: type) -> None:
@@ -60,7 +62,7 @@ def test_every_setting_is_documented_and_nothing_else(section: str, model: type)
 
 def test_top_level_config_sections_are_the_documented_ones() -> None:
     sections = {"database", "crawl", "sources", "scheduler", "digest", "maintenance"}
-    assert set(Config.model_fields) - {"path"} == sections | {"tagging", "dedup"}
+    assert set(Config.model_fields) - {"path"} == sections | {"tagging", "dedup", "seeds"}
 
 
 def test_every_cli_command_is_documented() -> None:
@@ -74,7 +76,8 @@ def test_every_cli_command_is_documented() -> None:
             commands.add(name)
     reference = readme_section("CLI reference")
     documented = set(re.findall(r"^\| `veille ([a-z]+(?: [a-z]+)?)", reference, re.M))
-    documented = {name if name.split()[0] in ("db",) else name.split()[0] for name in documented}
+    groups = {name.split()[0] for name in commands if " " in name}
+    documented = {name if name.split()[0] in groups else name.split()[0] for name in documented}
     assert documented == commands
 
 

@@ -278,3 +278,10 @@ def test_a_wrong_declared_language_is_overruled_by_plain_evidence() -> None:
     extracted = extract(html, "https://news.example/zh.html")
     assert extracted is not None
     assert (extracted.language, extracted.language_detected) == ("zh", True)
+
+
+def test_cantonese_or_mandarin_codes_count_as_chinese() -> None:
+    from pipelines.extraction import detect_language
+
+    text = "中國政府2025年7月26日在上海舉行的世界人工智能大會上提出成立世界人工智能合作組織。" * 3
+    assert detect_language(text) == "zh"
