@@ -32,7 +32,13 @@ from scheduler.cli import (
 from scheduler.tag_commands import TaxonomyOption, _stored_article, _taxonomy, read_document
 from storage.database import make_session_factory, open_database
 from storage.models import Article, ArticleTag, SeedComparison
-from storage.seeds import articles_stored_since, list_seeds, save_comparison, upsert_seed
+from storage.seeds import (
+    articles_stored_since,
+    list_seeds,
+    save_comparison,
+    story_comparison,
+    upsert_seed,
+)
 
 if TYPE_CHECKING:
     from pipelines.seed_compare import SeedIndex
@@ -254,6 +260,7 @@ def diff(
         index = build_seed_index(session, taxonomy)
         comparison, _record = compare_stored(index, stored, len(list_seeds(session)))
         text, title = article_text(stored), stored.title
+        story = story_comparison(session, stored.story_id) if stored.story_id else None
     engine.dispose()
     console.print(f"[bold]{title or '(no title)'}[/bold]", highlight=False)
     console.print(
@@ -261,6 +268,12 @@ def diff(
         f" — {comparison.status_reason}",
         highlight=False,
     )
+    if story is not None and story["members_compared"] > 1:
+        console.print(
+            f"its story (story {stored.story_id}, {story['members_compared']} articles "
+            f"compared): [bold]{story['status']}[/bold]",
+            highlight=False,
+        )
     for match in comparison.nearest:
         console.print(f"  seed {match.seed_id}: {match.score:.2f} ({'; '.join(match.reasons)})",
                       highlight=False, markup=False)  # fmt: skip

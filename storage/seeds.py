@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -72,3 +73,39 @@ def articles_stored_since(session: Session, since: datetime) -> list[Article]:
     return list(
         session.scalars(select(Article).where(Article.fetched_at >= since).order_by(Article.id))
     )
+
+
+_STATUS_ORDER = ("follow-up", "new", "known")
+"""A story is a follow-up if any member adds something; else new; else known."""
+
+
+def story_comparison(session: Session, story_id: int) -> dict[str, Any]:
+    """How a story compares with the seed corpus, from its members' comparisons.
+
+    Status: ``follow-up`` if any member is one, else ``new`` if any is, else ``known`` (None
+    when no member was compared); the nearest seed is the best match of any member; the new
+    facts are those of the follow-up members (or of all members of a new story), by key.
+    """
+    rows = session.execute(
+        select(SeedComparison)
+        .join(Article, Article.id == SeedComparison.article_id)
+        .where(Article.story_id == story_id)
+        .order_by(SeedComparison.article_id)
+    ).scalars()
+    comparisons = [row for row in rows if row.status is not None]
+    if not comparisons:
+        return {"status": None, "nearest_seed": None, "new_facts": [], "members_compared": 0}
+    status = next(s for s in _STATUS_ORDER if any(c.status == s for c in comparisons))
+    matches = [match for c in comparisons for match in c.nearest]
+    nearest = max(matches, key=lambda match: match["score"]) if matches else None
+    facts: dict[str, dict[str, Any]] = {}
+    for comparison in comparisons:
+        if comparison.status == status:
+            for fact in comparison.new_facts:
+                facts.setdefault(fact["key"], {"key": fact["key"], "phrase": fact["phrase"]})
+    return {
+        "status": status,
+        "nearest_seed": nearest["seed_id"] if nearest else None,
+        "new_facts": list(facts.values()),
+        "members_compared": len(comparisons),
+    }

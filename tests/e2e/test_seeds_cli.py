@@ -75,3 +75,16 @@ def test_articles_are_compared_with_the_seed_corpus(
     coverage = veille("seeds", "coverage", "--config", str(config))
     assert coverage.returncode == 0, coverage.stderr
     assert "gaigap" in coverage.stdout and "004_e1597847312c373a" in coverage.stdout
+
+    # A seed added later: the recent articles are compared again, and the seminar is known.
+    title, _language, paragraphs = read_fixture("fr_gaigap_seminar.txt")
+    new_seed = tmp_path / "seminaire.txt"
+    new_seed.write_text(title + "\n\n" + "\n\n".join(paragraphs), encoding="utf-8")
+    again = veille("seeds", "add", str(new_seed), "--config", str(config))
+    assert "3 recent article(s) compared again" in " ".join(again.stderr.split())
+    rows = [
+        json.loads(line) for line in veille("export", "--config", str(config)).stdout.splitlines()
+    ]
+    seminar = next(row for row in rows if "fr_gaigap_seminar" in row["url"])
+    assert seminar["seed_status"] == "known"
+    assert seminar["nearest_seed"]["seed"] == "seminaire"
