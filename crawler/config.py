@@ -243,6 +243,8 @@ class DigestConfig(_Section):
 
     time: TimeOfDay = time(7, 0)
     timezone: TimeZoneName = "Europe/Paris"
+    feed_url: str = "urn:veille:daily-digest"
+    """The id (and self link) of the Atom feed of digests: where you publish it, if you do."""
 
 
 class MaintenanceConfig(_Section):

@@ -347,7 +347,12 @@ def db_current(config_path: ConfigOption = None) -> None:
 
 
 # Commands defined in their own modules register themselves on ``app``.
-from scheduler import seed_commands, service_cli, tag_commands  # noqa: E402, F401
+from scheduler import (  # noqa: E402, F401
+    digest_commands,
+    seed_commands,
+    service_cli,
+    tag_commands,
+)
 
 if __name__ == "__main__":
     # Run as ``python -m scheduler.cli``, this module is ``__main__``; the commands registered
