@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
@@ -105,6 +106,23 @@ def _database_errors(url: str) -> Iterator[None]:
         reason = str(getattr(error, "orig", None) or error).splitlines()[0]
         _fail(f"veille: cannot use the database {safe_url}: {reason}")
         raise typer.Exit(1) from None
+
+
+def _open_database(url: str) -> Engine:
+    """The database, migrated; exit status 1 with a clear message if it cannot be used."""
+    with _database_errors(url):
+        return open_database(url)
+
+
+def _since_option(text: str | None) -> datetime | None:
+    """The ``--since`` option as a UTC time; exit status 2 if it is not a date."""
+    if not text:
+        return None
+    try:
+        return _parse_since(text)
+    except ValueError as error:
+        _fail(f"veille: --since: {error}")
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
 
 
 def _echo_child(line: str) -> None:
@@ -276,14 +294,9 @@ def export(
 ) -> None:
     """Write stored articles as JSON Lines or CSV."""
     config = _load(config_path)
-    try:
-        since_time = _parse_since(since) if since else None
-    except ValueError as error:
-        _fail(f"veille: --since: {error}")
-        raise typer.Exit(EXIT_BAD_CONFIG) from None
+    since_time = _since_option(since)
     database_url = database or config.database.url
-    with _database_errors(database_url):
-        engine = open_database(database_url)
+    engine = _open_database(database_url)
     with make_session_factory(engine)() as session:
         articles = iter_articles(session, since=since_time, source_ids=source or None)
         if output is None:
@@ -328,8 +341,7 @@ def sources(config_path: ConfigOption = None) -> None:
 def db_upgrade(config_path: ConfigOption = None) -> None:
     """Create or upgrade the database schema (also done automatically on first use)."""
     config = _load(config_path)
-    with _database_errors(config.database.url):
-        engine = open_database(config.database.url)
+    engine = _open_database(config.database.url)
     console.print(f"{engine.url.render_as_string()} is at revision {current_revision(engine)}")
     engine.dispose()
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import typer
 from sqlalchemy.orm import Session
 
-from scheduler.cli import EXIT_BAD_CONFIG, ConfigOption, _database_errors, _fail, _load, app
+from scheduler.cli import EXIT_BAD_CONFIG, ConfigOption, _fail, _load, _open_database, app
 from scheduler.digest_model import DailyDigest, build_daily_digest
 from scheduler.digest_render import (
     render_atom,
@@ -21,7 +21,7 @@ from scheduler.digest_render import (
     render_markdown,
     render_text,
 )
-from storage.database import make_session_factory, open_database
+from storage.database import make_session_factory
 
 ATOM_DAYS = 7
 
@@ -86,8 +86,7 @@ def digest(
         _fail(f"veille: --date: not a date: {day!r} (use YYYY-MM-DD)")
         raise typer.Exit(EXIT_BAD_CONFIG) from None
     labels = _labels(config.tagging.taxonomy)
-    with _database_errors(config.database.url):
-        engine = open_database(config.database.url)
+    engine = _open_database(config.database.url)
     with make_session_factory(engine)() as session:
         content = render_digest(
             session, chosen, timezone, export_format, labels, config.digest.feed_url

@@ -17,20 +17,19 @@ from rich.text import Text
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crawler.config import Config
 from scheduler.cli import (
     EXIT_BAD_CONFIG,
     ConfigOption,
-    _database_errors,
     _fail,
     _load,
-    _parse_since,
+    _open_database,
+    _since_option,
     app,
     console,
     errors,
 )
 from scheduler.tag_commands import TaxonomyOption, _stored_article, _taxonomy, read_document
-from storage.database import make_session_factory, open_database
+from storage.database import make_session_factory
 from storage.models import Article, ArticleTag, SeedComparison
 from storage.seeds import (
     articles_stored_since,
@@ -92,11 +91,6 @@ def compare_stored(index: SeedIndex, article: Article, seed_count: int) -> Any:
     return comparison, comparison_record(comparison, seed_count)
 
 
-def _open(config: Config) -> Any:
-    with _database_errors(config.database.url):
-        return open_database(config.database.url)
-
-
 @seeds_app.command("add")
 def seeds_add(
     paths: Annotated[
@@ -121,7 +115,7 @@ def seeds_add(
     except ValueError as error:
         _fail(f"veille: {error}")
         raise typer.Exit(EXIT_BAD_CONFIG) from None
-    engine = _open(config)
+    engine = _open_database(config.database.url)
     sessions = make_session_factory(engine)
     added = 0
     for path in files:
@@ -167,7 +161,7 @@ def reevaluate(sessions: Any, taxonomy: Taxonomy, since: datetime) -> int:
 def seeds_list(config_path: ConfigOption = None) -> None:
     """List the seed corpus with the initiatives of each document."""
     config = _load(config_path)
-    engine = _open(config)
+    engine = _open_database(config.database.url)
     with make_session_factory(engine)() as session:
         seeds = list_seeds(session)
     engine.dispose()
@@ -192,12 +186,8 @@ def seeds_coverage(
 ) -> None:
     """Per initiative: the seeds that new articles covered again, and news with no seed."""
     config = _load(config_path)
-    try:
-        since_time = _parse_since(since) if since else None
-    except ValueError as error:
-        _fail(f"veille: --since: {error}")
-        raise typer.Exit(EXIT_BAD_CONFIG) from None
-    engine = _open(config)
+    since_time = _since_option(since)
+    engine = _open_database(config.database.url)
     with make_session_factory(engine)() as session:
         report = coverage(session, since_time)
     engine.dispose()
@@ -248,7 +238,7 @@ def diff(
     """Compare one stored article with the seed corpus; novel sentences are highlighted."""
     config = _load(config_path)
     taxonomy = _taxonomy(taxonomy_path or config.tagging.taxonomy)
-    engine = _open(config)
+    engine = _open_database(config.database.url)
     with make_session_factory(engine)() as session:
         stored = (
             session.get(Article, int(article)) if article.isdigit()

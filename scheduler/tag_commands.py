@@ -17,15 +17,15 @@ from sqlalchemy.orm import Session
 from scheduler.cli import (
     EXIT_BAD_CONFIG,
     ConfigOption,
-    _database_errors,
     _fail,
     _load,
-    _parse_since,
+    _open_database,
+    _since_option,
     app,
     console,
     errors,
 )
-from storage.database import make_session_factory, open_database
+from storage.database import make_session_factory
 from storage.models import Article
 from storage.repository import iter_articles, replace_tags
 from storage.urls import UnusableUrl, canonicalize_url, is_http_url
@@ -123,8 +123,7 @@ def tag(
             _fail(f"veille: {error}")
             raise typer.Exit(1) from None
     elif is_http_url(document):
-        with _database_errors(config.database.url):
-            engine = open_database(config.database.url)
+        engine = _open_database(config.database.url)
         with make_session_factory(engine)() as session:
             article = _stored_article(session, document)
             if article is None:
@@ -152,13 +151,8 @@ def retag(
 
     config = _load(config_path)
     taxonomy = _taxonomy(taxonomy_path or config.tagging.taxonomy)
-    try:
-        since_time = _parse_since(since) if since else None
-    except ValueError as error:
-        _fail(f"veille: --since: {error}")
-        raise typer.Exit(EXIT_BAD_CONFIG) from None
-    with _database_errors(config.database.url):
-        engine = open_database(config.database.url)
+    since_time = _since_option(since)
+    engine = _open_database(config.database.url)
     sessions = make_session_factory(engine)
     seen = changed = relevant = 0
     with sessions() as reader:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,6 +81,15 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     name, url = _create_postgres_database(postgres_server)
     yield url
     _drop_postgres_database(postgres_server, name)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """Accepts connections (through the kernel's backlog) and never answers."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
 
 
 @pytest.fixture

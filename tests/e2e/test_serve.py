@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -214,15 +213,6 @@ def test_serve_crawls_each_source_on_time_one_run_at_a_time_and_status_shows_it(
     after = veille("status", "--config", str(config))
     assert "Service: not running" in after.stdout
     database.dispose()
-
-
-@pytest.fixture
-def silent_server() -> Iterator[str]:
-    """Accepts connections (through the kernel's backlog) and never answers."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(16)
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
 
 
 def wire_config(database_url: str, feed: str) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,15 +9,6 @@ import pytest
 
 from crawler.config import load_config
 from scheduler.launch import launch_crawl
-
-
-@pytest.fixture
-def silent_server() -> Iterator[str]:
-    """Accepts connections (through the kernel's backlog) and never answers."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(16)
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
 
 
 def test_a_hung_crawl_is_killed_and_recorded_as_timed_out(
