@@ -110,7 +110,7 @@ from pipelines.fingerprint import (
     shingles,
 )
 from pipelines.tagging import tag_article
-from pipelines.taxonomy import Taxonomy, load_taxonomy
+from pipelines.taxonomy import Taxonomy, load_taxonomy_once
 from pipelines.text_normalization import NormalizedText, normalize_text
 from storage.crawl_stats import count_event
 from storage.database import create_database_engine, make_session_factory
@@ -821,7 +821,7 @@ class SeedComparePipeline:
         if not seeds:
             logger.info("No seed corpus: articles are not compared (see veille seeds add)")
             return
-        taxonomy = load_taxonomy(Path(self._taxonomy_path) if self._taxonomy_path else None)
+        taxonomy = load_taxonomy_once(Path(self._taxonomy_path) if self._taxonomy_path else None)
         self.index = SeedIndex(prepare_seed(*seed, taxonomy=taxonomy) for seed in seeds)
         logger.info("Seed corpus: %d documents", len(self.index))
 

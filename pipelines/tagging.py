@@ -51,7 +51,7 @@ from pipelines.taxonomy import (
     Scoring,
     Taxonomy,
     TermKind,
-    load_taxonomy,
+    load_taxonomy_once,
 )
 from pipelines.text_normalization import normalize_text
 from storage.crawl_stats import count_event
@@ -245,7 +245,7 @@ class TaggingPipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         path = crawler.settings.get("VEILLE_TAXONOMY_PATH")
-        return cls(crawler, load_taxonomy(Path(path) if path else None))
+        return cls(crawler, load_taxonomy_once(Path(path) if path else None))
 
     def process_item(self, item: ArticleRecord) -> ArticleRecord:
         tags = tag_records(tag_article(item.extracted.title, item.extracted.text, self.taxonomy))

@@ -47,6 +47,7 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -215,6 +216,13 @@ class Taxonomy:
             if term.language == language and term.text not in found:
                 found.append(term.text)
         return found
+
+
+@cache
+def load_taxonomy_once(path: Path | None = None) -> Taxonomy:
+    """:func:`load_taxonomy`, compiled once per process and file: the tagging and seed
+    stages of a crawl share it (a Taxonomy is immutable)."""
+    return load_taxonomy(path)
 
 
 def load_taxonomy(path: Path | None = None) -> Taxonomy:
