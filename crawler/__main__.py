@@ -5,6 +5,9 @@ restarted, and a hung or crashed crawl must not take the service down).
 
 Exit status: 0 the crawl ran; 1 it could not run (database, unexpected error);
 2 bad configuration or arguments; 3 the crawl ran but not a single feed could be polled.
+
+With ``--check REPORT`` nothing is fetched beyond the sources' own feeds, sitemaps and
+pages, nothing is stored, and what a crawl would fetch is written to REPORT as JSON.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ from pathlib import Path
 
 from scrapy.crawler import CrawlerProcess
 
-from crawler.config import ConfigError, load_config
+from crawler.config import Config, ConfigError, SourceConfig, load_config
 from crawler.settings import build_settings
-from crawler.spiders.feeds import FeedSpider
+from crawler.spiders.sources import SourceSpider
 from storage.database import make_session_factory, open_database
 from storage.models import RunStatus
 from storage.repository import finish_crawl_run, get_crawl_run, start_crawl_run, upsert_source
@@ -37,6 +40,12 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--source", action="append", default=[], help="source id (repeatable)")
     parser.add_argument("--run-id", type=int, help="crawl-run row created by the launcher")
     parser.add_argument("--trigger", default="manual", help="who asked for this crawl")
+    parser.add_argument(
+        "--due-only", action="store_true", help="poll only the targets whose next poll is due"
+    )
+    parser.add_argument(
+        "--check", type=Path, metavar="REPORT", help="dry run: write what would be fetched"
+    )
     return parser.parse_args(argv)
 
 
@@ -73,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_CONFIG
 
     engine = open_database(config.database.url)
+    if arguments.check is not None:
+        engine.dispose()
+        return check_sources(config, sources, arguments.check)
     sessions = make_session_factory(engine)
     with sessions.begin() as session:
         for source in sources:
@@ -86,16 +98,31 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_crawl_logging(config.crawl.log_level)
     process = CrawlerProcess(build_settings(config, crawl_run_id=run_id))
-    process.crawl(FeedSpider, sources=sources)
+    process.crawl(
+        SourceSpider, sources=sources, crawl_config=config.crawl, due_only=arguments.due_only
+    )
     process.start()
 
     with sessions.begin() as session:
         run = get_crawl_run(session, run_id)
-        nothing_polled = run is not None and run.feeds_polled == 0
+        requested = (run.stats or {}).get("veille/feeds/requested", 0) if run else 0
+        nothing_polled = run is not None and run.feeds_polled == 0 and requested > 0
         exit_code = EXIT_NOTHING_POLLED if nothing_polled else EXIT_OK
         finish_crawl_run(session, run_id, status=RunStatus.FINISHED, exit_code=exit_code)
     engine.dispose()
     return exit_code
+
+
+def check_sources(config: Config, sources: list[SourceConfig], report: Path) -> int:
+    """Poll the sources once, store nothing, and write what a crawl would fetch to ``report``."""
+    configure_crawl_logging(config.crawl.log_level)
+    settings = build_settings(config, crawl_run_id=None)
+    settings["ITEM_PIPELINES"] = {}
+    settings["VEILLE_CHECK_REPORT"] = str(report)
+    process = CrawlerProcess(settings)
+    process.crawl(SourceSpider, sources=sources, crawl_config=config.crawl, dry_run=True)
+    process.start()
+    return EXIT_OK if report.is_file() else EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -7,13 +7,14 @@ file, the source id and the field.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,6 +31,7 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from crawler.query_feeds import QuerySpec
 from storage.database import SUPPORTED_BACKENDS
 
 CONFIG_ENV = "VEILLE_CONFIG"
@@ -135,6 +137,20 @@ class CrawlConfig(_Section):
     retry_backoff_base: Duration = timedelta(seconds=2)
     retry_backoff_max: Duration = timedelta(minutes=5)
     max_entries_per_feed: int | None = Field(None, ge=1)
+    sitemap_max_age_days: float = Field(3, gt=0)
+    """Sitemap entries (and child sitemaps) older than this are skipped; feeds are not cut."""
+    max_sitemap_size: Size = 50 * 1000**2
+    """A sitemap larger than this once decompressed is refused (gzip bombs)."""
+    max_sitemap_depth: int = Field(3, ge=0)
+    """How many levels of sitemap indexes are followed."""
+    pagination_depth: int = Field(1, ge=0)
+    """How many "next" pages of a list page are followed (0: the listed page only)."""
+    max_links_per_page: int = Field(200, ge=1)
+    poll_min_interval: Duration = timedelta(minutes=10)
+    poll_max_interval: Duration = timedelta(hours=24)
+    failing_score: float = Field(2.5, gt=0)
+    """A feed, sitemap or page whose failure score reaches this is reported as failing."""
+    decode_google_news: bool = True
     recheck_age: Duration | None = timedelta(days=2)
     recheck_every: Duration = timedelta(hours=6)
     timeout: Duration = timedelta(hours=1)
@@ -154,13 +170,42 @@ class CrawlConfig(_Section):
         return level
 
 
+class QueryConfig(_Section):
+    """A query feed: search terms turned into Google News or GDELT feed URLs."""
+
+    engine: Literal["google_news", "gdelt"]
+    terms: list[str] = Field(min_length=1)
+    language: str | None = None
+    """Defaults to the source's language."""
+    country: str | None = None
+    sites: list[str] = Field(default_factory=list)
+    """Only these publishers' domains (``site:`` / ``domain:``)."""
+    window: Duration | None = None
+    """Only results this recent (Google News ``when:``, GDELT ``timespan``)."""
+    max_records: int = Field(75, ge=1, le=250)
+    endpoint: HttpUrl | None = None
+    """The engine's address, replaced (a proxy, a mirror, a test server); query unchanged."""
+
+
 class SourceConfig(_Section):
     id: str
     name: str | None = None
     language: str | None = None
     feeds: list[HttpUrl] = Field(default_factory=list)
+    sitemaps: list[HttpUrl] = Field(default_factory=list)
+    """Sitemaps or sitemap indexes; a ``/robots.txt`` URL stands for its ``Sitemap:`` lines."""
+    pages: list[HttpUrl] = Field(default_factory=list)
+    """Section or list pages whose article links are followed."""
+    link_pattern: str | None = None
+    """A regular expression the article links of ``pages`` match (default: a heuristic)."""
+    homepage: HttpUrl | None = None
+    """A site whose announced feeds (``<link rel="alternate">``) are discovered and polled."""
+    query: QueryConfig | None = None
     allowed_domains: list[str] = Field(default_factory=list)
     interval: Duration | None = None
+    """Poll at exactly this interval; without it the interval adapts to what the source yields."""
+    sitemap_max_age_days: float | None = Field(None, gt=0)
+    pagination_depth: int | None = Field(None, ge=0)
     enabled: bool = True
 
     @field_validator("id")
@@ -180,11 +225,44 @@ class SourceConfig(_Section):
                 raise ValueError(f"not a domain name: {domain!r} (write 'example.org', no scheme)")
         return [domain.lower() for domain in value]
 
+    @field_validator("link_pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as error:
+                raise ValueError(f"not a regular expression: {error}") from None
+        return value
+
     @model_validator(mode="after")
     def _has_something_to_poll(self) -> SourceConfig:
-        if not self.feeds:
-            raise ValueError("a source needs at least one entry in 'feeds'")
+        if not (self.feeds or self.sitemaps or self.pages or self.homepage or self.query):
+            raise ValueError(
+                "a source needs something to poll: 'feeds', 'sitemaps', 'pages', "
+                "'homepage' or 'query'"
+            )
+        if self.link_pattern and not self.pages:
+            raise ValueError("'link_pattern' applies to 'pages', and this source has none")
+        if self.query is not None:
+            self.query_spec()  # a bad query is a configuration error, found now
         return self
+
+    def query_spec(self) -> QuerySpec:
+        """The source's query, checked: language, country, terms and window must make sense."""
+        assert self.query is not None
+        try:
+            return QuerySpec(
+                engine=self.query.engine,
+                terms=list(self.query.terms),
+                language=self.query.language or self.language,
+                country=self.query.country,
+                sites=list(self.query.sites),
+                window=self.query.window,
+                max_records=self.query.max_records,
+            )
+        except ValueError as error:
+            raise ValueError(f"query: {error}") from None
 
     @property
     def display_name(self) -> str:
@@ -239,12 +317,42 @@ class SchedulerConfig(_Section):
 
 
 class DigestConfig(_Section):
-    """The daily digest: produced at ``time`` in ``timezone``, for the day before."""
+    """The daily digest: produced at ``time`` in ``timezone``, for the day before, then sent."""
 
     time: TimeOfDay = time(7, 0)
     timezone: TimeZoneName = "Europe/Paris"
     feed_url: str = "urn:veille:daily-digest"
     """The id (and self link) of the Atom feed of digests: where you publish it, if you do."""
+    deliver_to: list[str] = Field(default_factory=list)
+    """Apprise URLs the digest is sent to (``mailtos://...``, ``slack://...``, ``json://...``)."""
+    delivery_attempts: int = Field(4, ge=1)
+    """Tries per target before its delivery counts as failed."""
+    delivery_backoff: Duration = timedelta(seconds=30)
+    """The wait before the second try; it doubles before each further one."""
+
+    @field_validator("deliver_to")
+    @classmethod
+    def _apprise_urls(cls, value: list[str]) -> list[str]:
+        if not value:
+            return value
+        from apprise import Apprise  # loads its ~180 plugins: only when there is a URL
+
+        # Apprise logs what it rejects, tokens included: keep its voice down while it checks.
+        apprise_log = logging.getLogger("apprise")
+        was_disabled, apprise_log.disabled = apprise_log.disabled, True
+        try:
+            usable = [Apprise.instantiate(url.strip()) is not None for url in value]
+        finally:
+            apprise_log.disabled = was_disabled
+        for index, (url, ok) in enumerate(zip(value, usable, strict=True)):
+            if not ok:
+                # The message must not repeat the URL: it may hold a password or a token.
+                scheme = url.strip().partition("://")[0] or "?"
+                raise ValueError(
+                    f"entry {index + 1} is not a URL apprise can send to ({scheme}://...; "
+                    "see https://appriseit.com/services/)"
+                )
+        return [url.strip() for url in value]
 
 
 class MaintenanceConfig(_Section):

@@ -43,6 +43,8 @@ class CrawlRunRecorder:
         stats = self.crawler.stats.get_stats()
         counts = summarize_stats(stats)
         per_source = counts.pop("per_source")
+        for health_only in ("articles_dated", "extraction_failed"):  # per source, in stats
+            counts.pop(health_only)
         with self._sessions.begin() as session:
             record_crawl_counts(
                 session,

@@ -55,6 +55,7 @@ def build_settings(config: Config, *, crawl_run_id: int | None = None) -> dict[s
         "VEILLE_DATABASE_URL": config.database.url,
         "VEILLE_CRAWL_RUN_ID": crawl_run_id,
         "VEILLE_MAX_ENTRIES_PER_FEED": crawl.max_entries_per_feed,
+        "VEILLE_INITIAL_INTERVAL": config.scheduler.default_interval.total_seconds(),
         "VEILLE_RECHECK_AGE": crawl.recheck_age.total_seconds() if crawl.recheck_age else 0,
         "VEILLE_RECHECK_EVERY": crawl.recheck_every.total_seconds(),
         "VEILLE_TAXONOMY_PATH": str(config.tagging.taxonomy) if config.tagging.taxonomy else None,

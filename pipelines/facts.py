@@ -22,8 +22,11 @@ where capitals tell them apart. Offsets always index the original text.
 - ``percent``: ``42.8%`` for "42.8%", « 42,8 % », "42.8 percent", « pour cent », 百分之42.8.
 - ``number``: any other number, scaled: ``5e8`` for « 500 millions » and 5亿; ``53900`` for
   « 53 900 » and "53,900". Ordinals get ``#`` and their number: ``#32`` for « 32e », "32nd"
-  and 第32届. French numbers use a comma for decimals and spaces (or dots) between thousands;
-  English and Chinese the other way round. A bare year is a date, not a number.
+  and 第32届. The phrase takes in what is counted ("3,000 experts", "12 cooperation
+  documents", "32nd informal meeting", 40个国家, « 38 participants »; see :func:`is_counted`),
+  which the key leaves out so that it still crosses languages. French numbers use a comma for
+  decimals and spaces (or dots) between thousands; English and Chinese the other way round. A
+  bare year is a date, not a number.
 - ``date``: ISO 8601: ``2025-07-26``; ``2025-07`` (a month); ``2025`` (a year, written alone:
   "WAIC 2025", « en 2023 »); ``--11-01`` when the year is not written (« le 1er novembre »,
   7月26日, "July 26"). That last form is ISO 8601's own for a month and day without a year.
@@ -31,30 +34,52 @@ where capitals tell them apart. Offsets always index the original text.
   would get it wrong, and a guess would make a key look more certain than the text is.
   Comparison treats ``--MM-DD`` as compatible with any full date of that day (see
   :func:`date_query_keys` and :func:`date_index_keys`). Ranges give one fact per end:
-  "26–28 July 2025", « du 26 au 28 juillet », 7月26日至28日, "2024-2025". Numeric dates are
-  read year first (2025-07-26, 2025/07/26) or day first (26/07/2025, as in French and British
-  usage); an American 07/26/2025 is read month first only because day first is impossible.
+  "26–28 July 2025", « du 26 au 28 juillet », 7月26日至28日, 2025年1至9月, "2024-2025". Numeric
+  dates are read year first (2025-07-26, 2025/07/26) or day first (26/07/2025, as in French and
+  British usage); an American 07/26/2025 is read month first only because day first is
+  impossible.
 - ``name``: a canonical name. First from :data:`NAME_TABLE`, which lists names that cross
   scripts and matter for our topics with their writings in English, French and Chinese
   (习近平, Xi Jinping → ``Xi Jinping``; 联合国, ONU, UN, Nations unies → ``United Nations``;
-  金砖, BRICS → ``BRICS``). Then any other sequence of capitalised Latin words or acronym
+  金砖, BRICS → ``BRICS``). Then titles and names in quotation marks (《人工智能全球治理行动计划》,
+  “人工智能+”, « Intelligence artificielle + », "AI Plus"), keyed as written inside the marks,
+  which their phrase keeps (see :func:`is_quoted`); Chinese people named after their title
+  (发言人何亚东, 总理莫迪); then any other sequence of capitalised Latin words or acronym
   (WAICO, Song Haitao), in any of the three languages, keyed as written without accents.
 
-**Names without a table entry** are guessed from capitals, so a few rules keep common words
-out: a single capitalised word is kept only if the text never writes it in lower case; a
-sequence that starts a sentence (or a quotation, or follows a colon) is kept only if one of its
-words is not a lower-case word elsewhere in the text, and a single word there only if the text
-also capitalises it mid-sentence; leading function words (The, Le, Depuis …), titles
-(President, Ministre …) and nationality adjectives are dropped; generic acronyms (AI, IA, GDP,
-PIB …), month and day names are not names; lines written in capitals are skipped; a single word
-right next to a known name is part of a longer name the table only half knows ("Gyeongju
-Declaration") and is dropped; and a surname alone takes the key of the one full name of the
-text it belongs to ("Song" after "Song Haitao"). Lower-case text (some machine translations)
-yields only table names. Chinese names outside the table are not found: without a segmenter, a
-guess would be noise.
+**Names without a table entry** are guessed from capitals, and capitals also mark sentence
+starts, titles and house style. The rules that keep common words out:
 
-Connectors (of, the, de, la, l' …) may join capitalised words ("Ministry of Foreign Affairs");
-"and" and « et » do not, because lists of names are more common than names with "and".
+- *Sentence starts.* A capitalised word opening a sentence (or a quotation, or following a
+  colon) is dropped from the front of a name if it is a function word or a stop word of the
+  text's language ("However", "Several Member States", "Both Sides"), unless the text
+  capitalises it inside sentences too ("New Zealand"). Stop words come from the ``stop-words``
+  package (its English and French lists, less their one- and two-letter words, which are
+  mostly country codes and surnames such as Li and Ma). A single word opening a sentence is a
+  name only if the text also capitalises it inside a sentence.
+- *Common words.* A single capitalised word is a name only if the text never writes it in lower
+  case and it is no stop word; words that name a kind of institution or place (Organization,
+  Summit, Internet, Plan, Ministère …) are not names alone, nor together ("Member States",
+  "Action Plan"); generic acronyms (AI, IA, GDP, PIB …), month and day names, contractions
+  ("I'd") and adjectives such as "London-based" are never names.
+- *Titles and nationalities.* A title before a person is dropped ("Defense Secretary Mark
+  Esper" → Mark Esper), with the nationality before it ("Israeli Prime Minister …"); a place
+  or organisation before the title stays a name of its own ("New Zealand Prime Minister
+  Christopher Luxon" → New Zealand, Christopher Luxon). Nationality adjectives elsewhere belong
+  to the name ("International Monetary Fund", "Global AI Governance Action Plan").
+- *Headlines.* Lines in capitals are skipped; in a line in title case ("Current Roster Of Games
+  Isn't Very Impressive"), only acronyms and words the text capitalises inside its sentences
+  count as capitalised.
+- *Neighbours.* A single word right next to a known name is part of a longer name the table
+  only half knows ("Gyeongju Declaration") and is dropped; a surname alone takes the key of the
+  one full name of the text it belongs to ("Song" after "Song Haitao").
+
+Connectors (of, the, de, la, l' …) join capitalised words after a word that heads a name
+(Ministry, Forum, University …: "Ministry of Foreign Affairs", "Forum de Davos") and inside a
+person's name ("Alex de Minaur"), not between two names ("Michael Venus of New Zealand"); "and"
+and « et » never do, because lists of names are more common than names with "and".
+Lower-case text (some machine translations) yields only table and quoted names. Other Chinese
+names are not guessed: without a segmenter, a guess would be noise.
 """
 
 from __future__ import annotations
@@ -64,8 +89,10 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, lru_cache
 from typing import Literal
+
+from stop_words import get_stop_words
 
 from pipelines.text_normalization import NormalizedText, normalize_text
 
@@ -117,10 +144,12 @@ _CURRENCY_AFTER = {
     "roubles": "RUB", "rubles": "RUB", "rub": "RUB", "卢布": "RUB",
     "hong kong dollars": "HKD", "hkd": "HKD", "港元": "HKD", "港币": "HKD",
     "krw": "KRW", "韩元": "KRW",
+    "singapore dollars": "SGD", "sgd": "SGD", "新加坡元": "SGD", "新元": "SGD",
 }  # fmt: skip
 _CURRENCY_BEFORE = {
     "us$": "USD", "$": "USD", "usd": "USD", "€": "EUR", "eur": "EUR", "£": "GBP", "gbp": "GBP",
     "¥": "CNY", "￥": "CNY", "rmb": "CNY", "cny": "CNY", "人民币": "CNY", "hk$": "HKD",
+    "s$": "SGD", "sgd": "SGD",
 }  # fmt: skip
 _PERCENT_WORDS = ("%", "percent", "per cent", "pour cent", "pourcent")
 _ORDINAL_SUFFIX = r"(?:st|nd|rd|th|er|re|eme|e)"
@@ -251,6 +280,10 @@ _YEAR = r"(?P<year>(?:19|20)\d\d)(?!\d)"
 _DATE_PATTERNS = (
     re.compile(r"(?<![0-9a-z])(?P<year>(?:19|20)\d\d)[-/.](?P<month>[01]?\d)[-/.](?P<day>[0-3]?\d)(?!\d)"),
     re.compile(r"(?<![0-9a-z/])(?P<day>[0-3]?\d)/(?P<month>[0-3]?\d)/(?P<year>(?:19|20)\d\d)(?!\d)"),
+    re.compile(  # 1至9月: a span of months
+        r"(?<!\d)(?:(?P<year>(?:19|20)\d\d)\s?年\s?)?(?P<month>[01]?\d)\s?(?:月\s?)?"
+        r"(?:至|到|-|~|—)\s?(?P<month2>[01]?\d)\s?月(?!\s?[0-3]?\d\s?[日号])"
+    ),
     re.compile(
         r"(?<!\d)(?:(?P<year>(?:19|20)\d\d)\s?年\s?)?(?P<month>[01]?\d)\s?月"
         r"(?:\s?(?P<day>[0-3]?\d)\s?[日号])?"
@@ -440,25 +473,57 @@ _FUNCTION_WORDS = _words("""
     a an the this that these those in on at for with by from as but and or if when while after
     before during since under over it he she they we our their his her its there here what which
     who how why many some all each every most more other such no not yes to of also however
-    meanwhile yet so then thus today yesterday tomorrow last next first according
+    meanwhile yet so then thus today yesterday tomorrow last next first according is be do my
     le la les l un une des du de d ce cet cette ces en dans sur pour par avec selon lors depuis
     pendant apres avant au aux il elle ils elles nous vous on mais et ou si quand comme tout tous
     toutes ainsi cela ceci son sa ses leur leurs notre nos votre vos a ou qui que quoi dont grace
     face outre parmi sans sous vers chez entre hier demain aujourd cependant enfin
 """)
 _TITLES = _words("""
-    president presidente premier prime minister ministre vice mr mrs ms dr prof m mme mlle
-    secretary secretaire secretary-general secretaire-general chairman chairwoman chair director
-    directeur directrice ambassador ambassadeur spokesperson spokesman spokeswoman porte-parole
-    king queen prince roi reine chancellor chancelier governor gouverneur mayor maire senator
-    senateur general state councillor conseiller deputy adjoint professor professeur foreign
-    chief executive founder fondateur fondatrice former ancien ancienne
+    president presidente president-elect premier prime minister ministre vice mr mrs ms dr prof
+    m mme mlle secretary secretaire secretary-general secretaire-general chairman chairwoman
+    chairperson chair director directeur directrice ambassador ambassadeur spokesperson
+    spokesman spokeswoman porte-parole king queen prince roi reine chancellor chancelier
+    governor gouverneur mayor maire senator senateur sen rep gov hon rev lt col capt captain gen
+    general state councillor conseiller deputy adjoint professor professeur foreign chief
+    executive founder fondateur fondatrice former ancien ancienne speaker envoy emissary
+    representative commissioner commissaire ceo cfo pdg senior
 """)
 _NATIONALITIES = _words("""
     chinese american french british european african asian russian korean indian brazilian
-    japanese german zambian indonesian pakistani egyptian serbian kazakh western eastern
-    southern northern international global national
+    japanese german zambian indonesian pakistani egyptian serbian kazakh kenyan nigerian
+    ethiopian south-african ghanaian senegalese rwandan ugandan tanzanian moroccan algerian
+    tunisian arab israeli palestinian iranian iraqi syrian saudi emirati qatari turkish
+    ukrainian belarusian polish czech hungarian romanian bulgarian greek italian spanish
+    portuguese dutch belgian swiss austrian swedish norwegian danish finnish irish scottish
+    canadian mexican argentine argentinian chilean peruvian colombian venezuelan cuban
+    australian vietnamese thai malaysian singaporean filipino cambodian mongolian nepali
+    bangladeshi afghan uzbek kyrgyz tajik latin pacific nordic western eastern southern
+    northern international global national
 """)
+_GENERIC_NOUNS = _words("""
+    organization organisation organizations organisations ministry ministries department
+    government governments council committee commission conference summit forum meeting
+    session assembly parliament congress senate cabinet agency office bureau authority
+    administration association federation union alliance institute institution university
+    college school academy center centre laboratory lab foundation fund bank court party
+    group initiative plan programme program project strategy framework declaration charter
+    treaty agreement convention protocol resolution report act law policy network platform
+    secretariat board member members state states nation nations country countries side sides
+    region province city county district republic kingdom internet web company corporation
+    gulf bay sea strait island islands isle cape lake mount river port coast festival prize
+    cup day action
+    ministere gouvernement conseil comite sommet reunion assemblee parlement congres senat
+    agence autorite federation institut universite ecole academie laboratoire fondation fonds
+    banque cour parti groupe projet strategie cadre charte traite accord protocole rapport
+    loi politique reseau plateforme secretariat etat etats pays ville republique royaume
+    societe entreprise golfe baie mer detroit ile iles lac mont fleuve cote prix coupe journee
+""")
+"""Words that name a kind of institution or place. Alone, or only with each other ("Member
+States", "Action Plan"), they are house style for a name written in full elsewhere; at the
+head of a name they let connectors in ("Ministry of …", "Forum de …")."""
+_NOT_STOP_WORDS = frozenset({"microsoft", "netscape", "arpa", "uucp", "msie"})
+"""Brand names in the library's English list."""
 _CALENDAR_WORDS = _words("""
     monday tuesday wednesday thursday friday saturday sunday lundi mardi mercredi jeudi vendredi
     samedi dimanche
@@ -466,10 +531,16 @@ _CALENDAR_WORDS = _words("""
 _NOT_NAMES = (
     _words("""
     ai ia gdp pib ceo pdg cfp tv ok faq pdf url rss am pm ii iii iv vi vii viii ix xi xii xiii
-    north south east west nord sud est ouest
+    oh ah eh hey wow
+    north south east west nord sud est ouest north-east north-west south-east south-west
+    northeast northwest southeast southwest nord-est nord-ouest sud-est sud-ouest
 """)
     | _CALENDAR_WORDS
 )
+_HEADS = _GENERIC_NOUNS | _TITLES
+_SMALL_WORDS = _FUNCTION_WORDS | _CONNECTORS
+_NOT_LAST = _CONNECTORS | _NATIONALITIES | _TITLES
+_TITLES_AND_NATIONALITIES = _TITLES | _NATIONALITIES
 _SENTENCE_END = ".!?。！？:;|\n…"
 _OPENERS = " \t\"'«»“”‘’([{—–-•*·"
 
@@ -497,8 +568,8 @@ def extract_facts(text: str, language: str | None = None) -> list[Fact]:
         *_amounts(text, normalized, french),
         *_chinese_amounts(text, normalized),
     ]
-    accepted = _without_overlaps(candidates)
-    names = _names(text, normalized, blocked=[(c.start, c.end) for c in accepted])
+    accepted = _with_units(text, normalized, _without_overlaps(candidates), french)
+    names = _names(text, normalized, [(c.start, c.end) for c in accepted], french)
     facts = [fact for candidate in accepted for fact in candidate.facts] + names
     facts.sort(key=lambda fact: (fact.start, fact.end))
     return facts
@@ -563,6 +634,11 @@ def _dates(text: str, normalized: NormalizedText) -> Iterator[_Candidate]:
             if groups.get("day2"):
                 month2 = int(groups["month2"]) if groups.get("month2") else month
                 second = _date_key(year, month2, int(groups["day2"]))
+                if second is None:
+                    continue
+                facts.append(_fact("date", second, text, normalized, match.start(), end))
+            elif groups.get("month2") and day is None:
+                second = _date_key(year, int(groups["month2"]), None)
                 if second is None:
                     continue
                 facts.append(_fact("date", second, text, normalized, match.start(), end))
@@ -642,6 +718,86 @@ def _chinese_amounts(text: str, normalized: NormalizedText) -> Iterator[_Candida
             yield _candidate(text, normalized, *match.span(), 1, fact)
 
 
+_NOT_UNITS = _words("""
+    is are was were be been being will would can could may might has have had do does did said
+    says per than est sont etait etaient sera seront ont avait avaient
+""")
+_NOT_UNIT_WORDS = _NOT_UNITS | _FUNCTION_WORDS | _CONNECTORS | _CALENDAR_WORDS | frozenset(_MONTHS)
+_CLASSIFIERS = "个名家位项所座条场次批种款台架艘辆本篇份件国届期轮人"
+_CHINESE_UNIT = re.compile(rf"\s?([{_CLASSIFIERS}])([{_CJK}]{{2}})?")
+_AFTER_CHINESE_NOUN = frozenset("将均共已参出来")
+_LATIN_UNIT = re.compile(rf"[ \u00a0\u202f]([{_LATIN}]+)(?:[ \u00a0\u202f]([{_LATIN}]+))?")
+
+
+def _with_units(
+    text: str, normalized: NormalizedText, accepted: list[_Candidate], french: bool
+) -> list[_Candidate]:
+    """Counts with what they count: "3,000 experts", "40个国家", « 38 participants ». A number
+    alone says little in a list of new facts; its key stays the number, which crosses
+    languages (the noun does not)."""
+    result = []
+    for position, candidate in enumerate(accepted):
+        if len(candidate.facts) != 1 or candidate.facts[0].kind != "number":
+            result.append(candidate)
+            continue
+        fact = candidate.facts[0]
+        limit = accepted[position + 1].start if position + 1 < len(accepted) else len(text)
+        end = min(_unit_end(text, fact.end, french), limit)
+        if end > fact.end and not text[fact.end : end].isspace():
+            fact = replace(fact, phrase=text[fact.start : end], end=end)
+            candidate = replace(candidate, end=end, facts=(fact,))
+        result.append(candidate)
+    return result
+
+
+_ADJECTIVE_ENDINGS = ("al", "ive", "ic", "ous", "ary", "ful", "ent", "ant", "ing")
+
+
+def _unit_end(text: str, end: int, french: bool) -> int:
+    """Where the noun after a number ends: a Chinese classifier and its two-character noun,
+    or a lower-case word, two after an adjective or a nationality or if the second is a plural
+    ("32nd informal meeting", "25 African states", "12 cooperation documents"; « 21e siècle
+    avance » and "20 countries attended" stop at the noun), or ``end``."""
+    chinese = None
+    if _CJK_CHARACTER.match(text[end : end + 2].strip()):
+        window = normalize_text(text[end : end + 12])
+        chinese = _CHINESE_UNIT.match(window.text)
+    if chinese:
+        last = chinese.end(1)
+        noun, stop = chinese.group(2), _chinese_stop_characters()
+        after = window.text[chinese.end(2) : chinese.end(2) + 1] if noun else ""
+        # Two characters make the noun only if a word boundary we can see follows them.
+        if (
+            noun
+            and not set(noun) & stop
+            and (not _CJK_CHARACTER.match(after) or after in stop or after in _AFTER_CHINESE_NOUN)
+        ):
+            last = chinese.end(2)
+        return end + window.original_span(0, last)[1]
+    latin = _LATIN_UNIT.match(text, end)
+    if not latin:
+        return end
+    words = []
+    adjective = False
+    for group in (1, 2):
+        word = latin.group(group)
+        if not word:
+            break
+        plain = _strip_accents(word).lower()
+        nationality = word[0].isupper() and plain in _NATIONALITIES and group == 1
+        if (word[0].isupper() and not nationality) or plain in _NOT_UNIT_WORDS:
+            break
+        if text[latin.end(group) : latin.end(group) + 1] == "-":
+            break  # "3.5 million twenty-foot units": no half of a compound
+        if group == 2 and not (adjective or plain.endswith(("s", "x"))):
+            break  # « 21e siècle avance »: a noun and then a verb
+        words.append(latin.end(group))
+        adjective = nationality or plain.endswith(_ADJECTIVE_ENDINGS)
+        if plain.endswith(("s", "x")) and not adjective:
+            break  # "20 countries attended"
+    return words[-1] if words else end
+
+
 # --- Names -------------------------------------------------------------------------------------
 
 
@@ -707,7 +863,9 @@ _FOLD = str.maketrans({**{chr(code): chr(code - 0xFEE0) for code in range(0xFF01
                        "’": "'", "‘": "'", "\u3000": " ", "\u00a0": " "})  # fmt: skip
 
 
-def _names(text: str, normalized: NormalizedText, blocked: list[tuple[int, int]]) -> list[Fact]:
+def _names(
+    text: str, normalized: NormalizedText, blocked: list[tuple[int, int]], french: bool
+) -> list[Fact]:
     matchers = _name_matchers()
     folded = text.translate(_FOLD)
     found: list[tuple[int, int, str]] = []  # original start, end, key
@@ -725,8 +883,143 @@ def _names(text: str, normalized: NormalizedText, blocked: list[tuple[int, int]]
             continue
         taken.append((start, end))
         facts.append(Fact("name", key, text[start:end], start, end))
-    facts.extend(_capitalised_names(text, folded, taken))
+    stop_words = _stop_words(french)
+    quoted = _quoted_names(text, folded, facts, stop_words)
+    facts.extend(quoted)
+    facts.extend(_chinese_person_names(text, normalized, taken))
+    quotes = [(fact.start, fact.end) for fact in quoted]
+    facts.extend(_capitalised_names(text, folded, taken + quotes, stop_words))
     return facts
+
+
+@cache
+def _stop_words(french: bool) -> frozenset[str]:
+    """The stop-words package's list for the text's language, without accents. Latin words in
+    a Chinese text are English."""
+    words = get_stop_words("fr" if french else "en")
+    # Its words of one or two letters are mostly country codes (cn, uk) and Chinese surnames
+    # (li, ma); the function words among them are in _FUNCTION_WORDS.
+    return (
+        frozenset(plain for word in words if len(plain := _strip_accents(word).lower()) > 2)
+        - _NOT_STOP_WORDS
+    )
+
+
+@cache
+def _chinese_stop_characters() -> frozenset[str]:
+    return frozenset(word for word in get_stop_words("zh") if len(word) == 1)
+
+
+# --- Quoted names ------------------------------------------------------------------------------
+
+_QUOTES = re.compile(
+    r"《(?P<book>[^《》\n]{2,40})》"
+    r"|“(?P<curly>[^“”\n]{1,60})”|「(?P<corner>[^「」\n]{1,60})」"
+    r"|«\s?(?P<guillemets>[^«»\n]{1,100}?)\s?»"
+    r'|(?<![\w"])"(?P<straight>[^"\n]{1,60})"(?!\w)'
+)
+_CLAUSE_PUNCTUATION = re.compile(r"[.,;:!?…，。；：！？、]")
+_MAX_QUOTED_WORDS = 10
+
+
+def _quoted_names(
+    text: str, folded: str, known: list[Fact], stop_words: frozenset[str]
+) -> list[Fact]:
+    """Titles and names in quotation marks: 《人工智能全球治理行动计划》, “人工智能+”,
+    « Intelligence artificielle + », "AI Plus". Their phrase keeps the marks, which tell a
+    reader it is a title. Speech is not a name: a quotation with clause punctuation, of more
+    than :data:`_MAX_QUOTED_WORDS` words, or starting with a lower-case or common word (« sans
+    tarder », "We are ready") is left out; so is one that is exactly a name of the table."""
+    facts = []
+    spans = {(fact.start, fact.end) for fact in known}
+    for match in _QUOTES.finditer(folded):
+        kind = match.lastgroup
+        assert kind is not None
+        start, end = match.span(kind)
+        inner = folded[start:end].strip()
+        start += len(folded[start:end]) - len(folded[start:end].lstrip())
+        end = start + len(inner)
+        if not inner or (start, end) in spans or _CLAUSE_PUNCTUATION.search(inner):
+            continue
+        if _CJK_CHARACTER.search(inner):
+            if kind != "book" and len(inner) > 20:
+                continue
+            key = normalize_text(inner).text
+        else:
+            words = [w for m in _LATIN_WORD.finditer(inner) if (w := _split_elision(m))]
+            if not words or len(words) > _MAX_QUOTED_WORDS:
+                continue
+            first = words[0]
+            if not (first.text[0].isupper() or _is_acronym(first.text)) or (
+                (_plain(first) in stop_words or _plain(first) in _FUNCTION_WORDS)
+                and not _is_acronym(first.text)
+            ):
+                continue
+            if len(words) == 1 and _plain(first) in _HEADS:
+                continue
+            key = _name_key(inner[first.start :])
+        phrase_start, phrase_end = match.span()
+        facts.append(Fact("name", key, text[phrase_start:phrase_end], phrase_start, phrase_end))
+    return facts
+
+
+def is_quoted(fact: Fact) -> bool:
+    """Whether the fact is a title or name written in quotation marks."""
+    return fact.kind == "name" and fact.phrase[:1] in '《“「«"'
+
+
+# --- Chinese names of people -------------------------------------------------------------------
+
+_CHINESE_TITLES = (
+    "国家主席|主席|总统|副总统|总理|副总理|首相|总书记|国务委员|外长|部长|副部长|大使|代表|"
+    "发言人|秘书长|副秘书长|总干事|主任|院长|校长|局长|司长|署长|省长|市长|议长|董事长|总裁|"
+    "行长|教授|特使|国王|女王|王储"
+)
+_CHINESE_AFTER_NAME = (
+    "表示|说|指出|强调|介绍|称|认为|宣布|出席|会见|会晤|致辞|主持|发表|接受|回答|答|应约|应邀|"
+    "访问|率团|一行|当天|日前|近日|今天|昨天|在|于|和|与|及|同|等|向|对|将|也|还|则|就|"
+    r"[，。、；：！？（(\s“”\"0-9]"
+)
+_CHINESE_PERSON = re.compile(
+    rf"(?:{_CHINESE_TITLES})(?P<name>[{_CJK}]{{2,5}}?)(?={_CHINESE_AFTER_NAME}|$)"
+)
+_CHINESE_SURNAMES = frozenset(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程"
+    "苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付傅方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾"
+    "毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关"
+    "兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻"
+    "祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿"
+)
+_TRANSLITERATION = frozenset(
+    "阿埃艾爱安昂奥巴拜班邦贝本比彼毕波伯博布查达戴丹道德登迪蒂杜多厄恩法范菲费芬弗福盖甘戈格"
+    "贡古哈海汉豪赫亨胡华霍基吉加贾杰金卡凯坎康科克肯库奎拉莱兰朗劳勒雷里利连林卢鲁伦罗洛马迈"
+    "麦曼梅门蒙米明莫姆穆纳南内尼努诺欧帕潘佩皮普奇齐乔切琼萨塞桑瑟森沙尚舍施什斯苏索塔泰坦汤"
+    "唐特图托瓦万旺威韦维温沃乌武西希席夏谢辛休雅亚扬耶伊因英尤约泽扎詹兹茨黛娜丽琳莎娃"
+)
+
+
+def _chinese_person_names(
+    text: str, normalized: NormalizedText, taken: list[tuple[int, int]]
+) -> list[Fact]:
+    """People named after their title (发言人毛宁, 总理莫迪, 代表傅聪), without a segmenter: two
+    or three characters starting with a common surname, or two to five characters used to
+    transliterate foreign names, between a title and a verb, a preposition or punctuation."""
+    facts = []
+    for match in _CHINESE_PERSON.finditer(normalized.text):
+        name = match.group("name")
+        chinese = name[0] in _CHINESE_SURNAMES and len(name) <= 3
+        foreign = all(char in _TRANSLITERATION for char in name)
+        if not (chinese or foreign) or set(name[1:]) & _chinese_stop_characters():
+            continue  # the surname may be one (何, 于)
+        start, end = normalized.original_span(match.start("name"), match.end("name"))
+        if any(start < other_end and other_start < end for other_start, other_end in taken):
+            continue
+        taken.append((start, end))
+        facts.append(Fact("name", name, text[start:end], start, end))
+    return facts
+
+
+# --- Capitalised names -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -738,23 +1031,52 @@ class _Word:
     """The elided article written before it (l', d'), if any."""
 
 
-def _capitalised_names(text: str, folded: str, taken: list[tuple[int, int]]) -> list[Fact]:
+@dataclass(frozen=True, slots=True)
+class _Context:
+    text: str
+    folded: str
+    lower_case: frozenset[str]
+    """Words the text writes in lower case (plain: no accents)."""
+    capitalised_inside: frozenset[str]
+    """Words the text capitalises inside a sentence, where only names are capitalised."""
+    edges: frozenset[int]
+    """Where the names already found start and end."""
+    stop_words: frozenset[str]
+    headlines: frozenset[int]
+    """The start offsets of lines in title case or in capitals."""
+    line_of: dict[int, int]
+    """Word start → the start of its line."""
+
+
+def _capitalised_names(
+    text: str, folded: str, taken: list[tuple[int, int]], stop_words: frozenset[str]
+) -> list[Fact]:
     """Sequences of capitalised Latin words and acronyms that the table does not know."""
     words = [word for match in _LATIN_WORD.finditer(folded) if (word := _split_elision(match))]
-    lower_case = {word.text.lower() for word in words if word.text[0].islower()}
+    line_of = _line_starts(folded, words)
+    headlines = _headline_lines(folded, words, line_of, stop_words)
     capitalised_inside = set()
     after_opening = False  # the previous word was a capitalised function word opening a sentence
     for word in words:
+        if line_of[word.start] in headlines:
+            continue
         opening = _starts_sentence(folded, word)
         if word.text[0].isupper() and not opening and not after_opening:
             capitalised_inside.add(word.text)
-        after_opening = opening and _plain(word) in _FUNCTION_WORDS
+        after_opening = opening and (_plain(word) in _FUNCTION_WORDS or _plain(word) in stop_words)
+    context = _Context(
+        text=text,
+        folded=folded,
+        lower_case=frozenset(_plain(word) for word in words if word.text[0].islower()),
+        capitalised_inside=frozenset(capitalised_inside),
+        edges=frozenset(edge for span in taken for edge in span),
+        stop_words=stop_words,
+        headlines=frozenset(headlines),
+        line_of=line_of,
+    )
     facts: list[Fact] = []
-    edges = {edge for span in taken for edge in span}
-    for sequence in _sequences(folded, words, taken):
-        fact = _name_of(text, folded, sequence, lower_case, capitalised_inside, edges)
-        if fact is not None:
-            facts.append(fact)
+    for sequence in _sequences(words, taken, context):
+        facts.extend(_names_of(sequence, context))
     return _with_full_names(facts)
 
 
@@ -797,10 +1119,34 @@ def _starts_sentence(folded: str, word: _Word) -> bool:
     return position < 0 or folded[position] in _SENTENCE_END
 
 
+_NOT_A_NAME_WORD = re.compile(
+    r"^I$|(?:'(?:d|ll|m|ve|re|D|LL|M|VE|RE)|n't|N'T)$"  # I, I'd, Isn't
+    r"|-(?:[a-z]+ed|led|run|born|made|style|size|wide|like|free|era|speaking|winning|leading"
+    r"|weary|friendly|level|scale|class)$"  # London-based, Oscar-winning
+)
+_PARTICLES = frozenset({"de", "van", "von", "der", "den", "da", "di", "del", "bin"})
+"""Connectors that join the parts of a person's name ("Alex de Minaur")."""
+
+
+def _counts_as_capitalised(word: _Word, in_headline: bool, context: _Context) -> bool:
+    """Whether the word counts as capitalised. In a headline in title case every word is, so
+    only acronyms and the words the text capitalises inside its sentences count there."""
+    if not word.text[0].isupper() or _NOT_A_NAME_WORD.search(word.text):
+        return False
+    return not in_headline or _is_acronym(word.text) or word.text in context.capitalised_inside
+
+
+def _is_head(word: _Word) -> bool:
+    return _plain(word) in _HEADS
+
+
 def _sequences(
-    folded: str, words: list[_Word], taken: list[tuple[int, int]]
+    words: list[_Word], taken: list[tuple[int, int]], context: _Context
 ) -> Iterator[list[_Word]]:
-    """Runs of capitalised words, joined by spaces and connectors, outside ``taken`` spans."""
+    """Runs of capitalised words, joined by spaces and connectors, outside ``taken`` spans.
+    Connectors join only after a word that heads a name ("Ministry of Foreign Affairs",
+    "Forum de Davos"), not between two names ("Michael Venus of New Zealand")."""
+    folded = context.folded
     covered = bytearray(len(folded) + 1)
     for start, end in taken:
         covered[start:end] = b"\x01" * (end - start)
@@ -813,14 +1159,20 @@ def _sequences(
         gap = folded[previous_end:outer_start] if previous_end is not None else None
         joined = gap == " " or (gap == "" and word.connector is not None)
         previous_end = word.end
+        line = context.line_of[word.start]
         if (
-            word.text[0].isupper()
+            _counts_as_capitalised(word, line in context.headlines, context)
             and not covered[word.start]
             and not covered[word.end - 1]
             and _plain(word) not in _CALENDAR_WORDS
-            and not (capital_lines and _line_start(folded, word.start) in capital_lines)
+            and not (capital_lines and line in capital_lines)
         ):
-            if current and joined and word.connector in (None, "l'", "d'"):
+            linked = (
+                all(_plain(connector) in _PARTICLES for connector in pending)
+                if word.connector is None
+                else not pending
+            ) or any(map(_is_head, current))
+            if current and joined and word.connector in (None, "l'", "d'") and linked:
                 current.extend(pending)
                 current.append(word)
             else:
@@ -860,49 +1212,145 @@ def _capital_lines(folded: str) -> set[int]:
     return found
 
 
-def _line_start(folded: str, position: int) -> int:
-    return folded.rfind("\n", 0, position) + 1
+_SENTENCE_BREAK = re.compile(r"[.!?。！？][\"'”’»)]*\s+\S")
 
 
-def _name_of(
-    text: str,
-    folded: str,
-    sequence: list[_Word],
-    lower_case: set[str],
-    capitalised_inside: set[str],
-    edges: set[int],
-) -> Fact | None:
-    initial = _starts_sentence(folded, sequence[0])
-    while sequence and _plain(sequence[0]) in _FUNCTION_WORDS | _CONNECTORS:
+def _headline_lines(
+    folded: str, words: list[_Word], line_of: dict[int, int], stop_words: frozenset[str]
+) -> set[int]:
+    """The start offsets of lines in title case ("Current Roster Of Games Isn't Impressive"):
+    short, mostly capitalised, and capitalising common words after their first."""
+    lines: dict[int, list[_Word]] = {}
+    for word in words:
+        lines.setdefault(line_of[word.start], []).append(word)
+    found = set()
+    for start, line in lines.items():
+        end = folded.find("\n", start)
+        end = end if end >= 0 else len(folded)
+        if len(line) < 3 or end - start > 150 or _SENTENCE_BREAK.search(folded, start, end):
+            continue
+        capitalised = [word for word in line[1:] if word.text[0].isupper()]
+        common = [
+            word
+            for word in capitalised
+            if not _is_acronym(word.text) and not _starts_sentence(folded, word)
+        ]
+        function = [word for word in common if _plain(word) in _SMALL_WORDS]
+        stop = [word for word in common if _plain(word) in stop_words]
+        # One capitalised article or preposition, or two common words: a surname such as Ma
+        # or Han is a French or English common word too.
+        if len(capitalised) + 1 >= 0.6 * len(line) and (function or len(stop) > 1):
+            found.add(start)
+    return found
+
+
+def _line_starts(folded: str, words: list[_Word]) -> dict[int, int]:
+    """Word start → the start of its line, in one pass."""
+    found = {}
+    line = 0
+    for word in words:
+        newline = folded.rfind("\n", line, word.start)
+        if newline >= 0:
+            line = newline + 1
+        found[word.start] = line
+    return found
+
+
+def _names_of(sequence: list[_Word], context: _Context) -> list[Fact]:
+    """The names a run of capitalised words makes: none, one, or a place or organisation and
+    a person ("New Zealand Prime Minister Christopher Luxon")."""
+    initial = _starts_sentence(context.folded, sequence[0])
+    # At a sentence start, a capitalised common word is only the start: "Several Member
+    # States", "Both Sides", unless the text capitalises it inside sentences ("New York").
+    while sequence and (
+        _plain(sequence[0]) in _SMALL_WORDS
+        or (
+            _starts_sentence(context.folded, sequence[0])
+            and (
+                _plain(sequence[0]) in context.stop_words
+                or sequence[0].text.rsplit("-", 1)[-1].islower()  # "Day-by-day"
+            )
+            and sequence[0].text not in context.capitalised_inside
+            and not _is_acronym(sequence[0].text)
+        )
+    ):
         sequence = sequence[1:]
-    while len(sequence) > 1 and _plain(sequence[0]) in _TITLES | _NATIONALITIES:
-        sequence = sequence[1:]
-    while sequence and _plain(sequence[-1]) in _CONNECTORS | _NATIONALITIES:
+    while sequence and _plain(sequence[-1]) in _NOT_LAST:
         sequence = sequence[:-1]
-    if not sequence or all(_plain(word) in _TITLES | _NATIONALITIES for word in sequence):
+    if not sequence:
+        return []
+    facts = []
+    person = _after_title(sequence)
+    if person is not None:
+        title = len(sequence) - len(person) - 1
+        while title > 0 and _plain(sequence[title - 1]) in _TITLES_AND_NATIONALITIES:
+            title -= 1
+        before = sequence[:title]
+        if len(before) > 1:
+            facts.extend(_name_of(before, initial, context))
+        sequence, initial = person, False
+    facts.extend(_name_of(sequence, initial, context))
+    return facts
+
+
+def _after_title(sequence: list[_Word]) -> list[_Word] | None:
+    """The person named after the last title in the sequence, if the words after it are
+    names, not connectors or words heading an organisation."""
+    titles = [n for n, word in enumerate(sequence) if _plain(word) in _TITLES]
+    if not titles or titles[-1] == len(sequence) - 1:
         return None
+    person = sequence[titles[-1] + 1 :]
+    if any(_plain(word) in _CONNECTORS or _plain(word) in _GENERIC_NOUNS for word in person) or any(
+        _plain(word) in _CONNECTORS for word in sequence[: titles[-1]]
+    ):
+        return None
+    return person
+
+
+_GENERIC = _GENERIC_NOUNS | _TITLES | _NATIONALITIES | _FUNCTION_WORDS | _NOT_NAMES
+
+
+def _name_of(sequence: list[_Word], initial: bool, context: _Context) -> list[Fact]:
+    while (
+        len(sequence) > 1
+        and (_plain(sequence[0]) in _TITLES or _plain(sequence[0]) in _CONNECTORS)
+        and any(_plain(word) in _TITLES for word in sequence[:-1])
+    ):
+        sequence = sequence[1:]  # "Secretary of State Antony Blinken"
+    while sequence and (_plain(sequence[0]) in _CONNECTORS or len(sequence[0].text) == 1):
+        sequence = sequence[1:]  # connectors, and initials without their full stop: "S Morgan"
+    while sequence and len(sequence[-1].text) == 1:
+        sequence = sequence[:-1]
     names = [word for word in sequence if _plain(word) not in _CONNECTORS]
+    if not names or all(_plain(word) in _GENERIC for word in names):
+        return []
     if len(names) == 1:
         word = names[0]
         plain = _plain(word)
-        acronym = _is_acronym(word.text)
-        if plain in _NOT_NAMES | _TITLES | _NATIONALITIES or len(word.text) < 2:
-            return None
-        if not acronym:
+        if not _is_acronym(word.text):
+            if plain in context.stop_words or len(word.text) < 2:
+                return []
+            lower_case = context.lower_case
             if plain in lower_case or plain.rstrip("s") in lower_case or plain + "s" in lower_case:
-                return None
-            if initial and word.text not in capitalised_inside:
-                return None
-            if word.start - 1 in edges or word.end + 1 in edges:
-                return None  # part of a longer name around a known one: "Gyeongju Declaration"
-    elif initial and all(_plain(word) in lower_case for word in names):
-        return None
+                return []
+            if initial and word.text not in context.capitalised_inside:
+                return []
+            if word.start - 1 in context.edges or word.end + 1 in context.edges:
+                return []  # part of a longer name around a known one: "Gyeongju Declaration"
+    elif initial and all(_plain(word) in context.lower_case for word in names):
+        return []
     start, end = sequence[0].start, sequence[-1].end
-    return Fact("name", _name_key(folded[start:end]), text[start:end], start, end)
+    phrase = context.folded[start:end]
+    return [Fact("name", _name_key(phrase), context.text[start:end], start, end)]
 
 
 def _plain(word: _Word) -> str:
-    return _strip_accents(word.text).lower()
+    return _plain_text(word.text)
+
+
+@lru_cache(maxsize=1 << 16)
+def _plain_text(text: str) -> str:
+    return _strip_accents(text).lower()
 
 
 def _is_acronym(word: str) -> bool:
@@ -917,6 +1365,17 @@ def _strip_accents(text: str) -> str:
 
 def _name_key(phrase: str) -> str:
     return re.sub(r"\s+", " ", _strip_accents(phrase)).strip()
+
+
+def is_counted(fact: Fact) -> bool:
+    """Whether a number is written with what it counts ("3,000 experts", 40个国家), not alone
+    or with a scale only ("500 million")."""
+    if fact.kind != "number":
+        return False
+    rest = re.sub(r"[\d\s.,]+", " ", normalize_text(fact.phrase).text)
+    words = re.findall(rf"[a-z]+|[{_CJK}]", rest)
+    scales = {*_SCALES, *_BILLION, *_ABBREVIATED_SCALES, "多", "余", "第", "亿", "万"}
+    return any(word not in scales and not re.fullmatch(_ORDINAL_SUFFIX, word) for word in words)
 
 
 def is_hard_fact(fact: Fact) -> bool:

@@ -16,7 +16,7 @@ from scrapy.exceptions import DropItem
 
 from storage.crawl_stats import count_event
 from storage.database import create_database_engine, make_session_factory
-from storage.records import ArticleRecord
+from storage.records import ArticleRecord, PublishedFrom
 from storage.repository import store_article
 from storage.versions import record_recheck
 
@@ -53,6 +53,8 @@ class StoragePipeline:
             count_event(self.crawler.stats, "articles/duplicate", item.page.source_id)
             raise DuplicateArticle(f"{item.canonical_url} is stored already")
         count_event(self.crawler.stats, "articles/stored", item.page.source_id)
+        if item.published_from is not PublishedFrom.FIRST_SEEN:
+            count_event(self.crawler.stats, "articles/dated", item.page.source_id)
         logger.debug("Stored article %d: %s", article_id, item.canonical_url)
         return replace(item, article_id=article_id)
 

@@ -179,7 +179,10 @@ def _print_run(outcome: CrawlOutcome) -> None:
         found = {k.removeprefix(prefix): v for k, v in failures.items() if k.startswith(prefix)}
         return ", ".join(f"{name} {count}" for name, count in sorted(found.items()))
 
-    table.add_row("feeds polled", str(run.feeds_polled), "")
+    stats = run.stats or {}
+    unchanged = stats.get("veille/feeds/unchanged", 0) + stats.get("veille/feeds/not_modified", 0)
+    table.add_row("feeds polled", str(run.feeds_polled), "feeds, sitemaps and pages")
+    table.add_row("unchanged", str(unchanged), "not parsed again: a 304, or the same body")
     table.add_row("feeds failed", str(run.feeds_failed), reasons("feeds/failed/"))
     table.add_row("entries seen", str(run.entries_seen), "")
     table.add_row("links refused", "", reasons("entries/refused/"))
@@ -318,25 +321,6 @@ def _parse_since(text: str) -> datetime:
     return datetime.combine(date.fromisoformat(text[:10]), time(), tzinfo=UTC)
 
 
-@app.command()
-def sources(config_path: ConfigOption = None) -> None:
-    """List the configured sources (and check the configuration)."""
-    config = _load(config_path)
-    table = Table(title=f"Sources in {config.path or 'the default configuration'}")
-    for column in ("id", "name", "lang", "feeds", "interval", "enabled"):
-        table.add_column(column)
-    for item in config.sources:
-        table.add_row(
-            item.id,
-            item.display_name,
-            item.language or "",
-            str(len(item.feeds)),
-            str(item.interval or ""),
-            "yes" if item.enabled else "no",
-        )
-    console.print(table)
-
-
 @db_app.command("upgrade")
 def db_upgrade(config_path: ConfigOption = None) -> None:
     """Create or upgrade the database schema (also done automatically on first use)."""
@@ -361,8 +345,10 @@ def db_current(config_path: ConfigOption = None) -> None:
 # Commands defined in their own modules register themselves on ``app``.
 from scheduler import (  # noqa: E402, F401
     digest_commands,
+    review_commands,
     seed_commands,
     service_cli,
+    source_commands,
     tag_commands,
 )
 

@@ -1,9 +1,12 @@
-"""The daily digest: the articles stored on one day, grouped by source, as plain text.
+"""The days a digest covers, and the first, minimal digest: articles by source, as text.
 
-A day is a calendar day in the configured time zone. The digest produced at 07:00 on
-the 21st covers the 20th. :func:`render_daily_digest` is pure; :func:`produce_digest`
-reads the articles, renders them and stores the digest in the ``digests`` table (it
-never commits: the caller frames the transaction).
+A day is a calendar day in the configured time zone (:func:`day_bounds`). The digest
+produced at 07:00 on the 21st covers the 20th (:func:`digest_day`).
+
+The digest people read is :mod:`scheduler.digest_model` with :mod:`scheduler.digest_render`,
+stored and delivered by :mod:`scheduler.digest_delivery`; the service and ``veille digest``
+use only that. :func:`render_daily_digest` and :func:`produce_digest`, the first plain-text
+digest, remain for the callers that still use them; nothing of the service does.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
-"""One day's digest as plain data: initiatives, their stories, and the state of the sources.
+"""The digest of a day (or a few) as plain data: initiatives, their stories, the sources.
 
-:func:`build_daily_digest` reads the database once and returns a :class:`DailyDigest` of
-frozen dataclasses; the renderers (:mod:`scheduler.digest_render`) never touch the database.
-A day is a calendar day in the given time zone, as in :mod:`scheduler.digest`. Every string
-read from a crawled page is cleaned here of lone surrogates and control characters, so that
-no renderer fails on it; escaping is the renderers' job.
+:func:`build_daily_digest` reads the database in a few queries per 500 stories, never one per
+story, and returns a :class:`DailyDigest` of frozen dataclasses; the renderers
+(:mod:`scheduler.digest_render`) never touch the database. The sources' part is
+:mod:`scheduler.digest_sources`. A day is a calendar day in the given time zone, as in
+:mod:`scheduler.digest`. Every string read from a crawled page is cleaned here of lone
+surrogates and control characters, so that no renderer fails on it; escaping is the
+renderers' job.
 
 The model converts to and from plain JSON-compatible dicts (:func:`digest_to_dict`,
 :func:`digest_from_dict`), which is what the JSON format is.
@@ -12,26 +14,39 @@ The model converts to and from plain JSON-compatible dicts (:func:`digest_to_dic
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields, is_dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Row, Text, and_, case, cast, func, select
+from sqlalchemy.orm import Session, aliased
 
 from scheduler.digest import day_bounds
-from storage.models import Article, ArticleTag, CrawlRun, RunStatus, Source, Story
-from storage.seeds import story_comparison
+from scheduler.digest_sources import (
+    FailingSource,
+    RunLine,
+    SilentSource,
+    SourceWatch,
+    report_sources,
+)
+from storage.models import Article, ArticleTag, Source, Story
+from storage.reviews import StoryReview, story_reviews
+from storage.seeds import story_comparisons
 from storage.urls import host_of
 
 LEAD_LENGTH = 300
 TREND_DAYS = 7
+_IN_CHUNK = 500
+"""Ids per ``IN (...)`` list: well under SQLite's and PostgreSQL's limits on parameters."""
 _STATUS_RANK = {"follow-up": 0, "new": 1, None: 2, "known": 3}
 _ZONE_RANK = {"title": 0, "lead": 1, "body": 2}
+_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
 _UNSAFE_CHARS = re.compile(r"[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -105,27 +120,6 @@ class InitiativeSection:
 
 
 @dataclass(frozen=True, slots=True)
-class FailingSource:
-    source_id: str
-    name: str
-    runs: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class RunLine:
-    run_id: int
-    status: str
-    trigger: str
-    started_at: datetime
-    feeds_polled: int
-    feeds_failed: int
-    articles_new: int
-    articles_known: int
-    articles_failed: int
-
-
-@dataclass(frozen=True, slots=True)
 class DailyDigest:
     day: date
     timezone: str
@@ -136,6 +130,14 @@ class DailyDigest:
     extraction_failures: tuple[tuple[str, int], ...]
     """Articles that could not be extracted, by reason (``empty_extraction``, ...)."""
     runs: tuple[RunLine, ...]
+    days: int = 1
+    """How many calendar days the digest covers, ending on ``day``."""
+    silent_sources: tuple[SilentSource, ...] = ()
+    """Judged only when the caller says which sources to watch."""
+
+    @property
+    def first_day(self) -> date:
+        return self.day - timedelta(days=self.days - 1)
 
 
 def build_daily_digest(
@@ -145,39 +147,56 @@ def build_daily_digest(
     *,
     include_irrelevant: bool = False,
     labels: Mapping[str, str] | None = None,
+    days: int = 1,
+    watch: SourceWatch | None = None,
+    now: datetime | None = None,
 ) -> DailyDigest:
-    """The digest of the articles stored on ``day`` (local to ``timezone``).
+    """The digest of the articles stored in the ``days`` calendar days ending on ``day``.
 
-    ``labels`` names the initiatives (the taxonomy's labels); ids are shown otherwise.
+    Days are local to ``timezone``. ``labels`` names the initiatives (the taxonomy's
+    labels); ids are shown otherwise. The 7-day trend ends on ``day`` whatever ``days``.
+    With ``watch``, the sources silent at the end of ``day`` (or at ``now``, if earlier:
+    a digest of today) are listed. Each kind of per-story data (members, tags, seed
+    comparisons, leads) is read in one query per 500 stories, never one per story.
     """
-    start, end = day_bounds(day, timezone)
+    if days < 1:
+        raise ValueError(f"a digest covers at least one day, not {days}")
+    start = day_bounds(day - timedelta(days=days - 1), timezone)[0]
+    end = day_bounds(day, timezone)[1]
     zone = ZoneInfo(timezone)
-    query = select(Article).where(Article.fetched_at >= start, Article.fetched_at < end)
-    if not include_irrelevant:
-        query = query.where(Article.relevant.is_(True))
-    articles = list(session.scalars(query.options(selectinload(Article.tags))))
-    names = {row[0]: row[1] for row in session.execute(select(Source.id, Source.name))}
-
-    by_story: dict[tuple[str, int], list[Article]] = defaultdict(list)
-    for article in articles:
-        key = ("story", article.story_id) if article.story_id else ("article", article.id)
-        by_story[key].append(article)
-    story_ids = [key[1] for key in by_story if key[0] == "story"]
-    members = _members_of(session, story_ids)
-    stories_by_id = {s.id: s for s in _chunked_get(session, Story, Story.id, story_ids)}
+    by_story, groups, loose, reviews = _stored_stories(session, start, end, include_irrelevant)
+    story_ids = [key_id for kind, key_id in by_story if kind == "story"]
+    tags = _relevant_tags(session, story_ids, loose)
+    stories = _stories(session, story_ids)
+    comparisons = story_comparisons(session, story_ids)
+    representatives = {
+        key: _representative(stories.get(key[1]) if key[0] == "story" else None, group)
+        for key, group in groups.items()
+    }
+    shown = _published_and_lead(session, [a.id for a in representatives.values()], zone)
+    names = {
+        source_id: clean_text(name or source_id)
+        for source_id, name in session.execute(select(Source.id, Source.name))
+    }
+    sites: dict[str, str] = {}
 
     section_stories: dict[str | None, list[DigestStory]] = defaultdict(list)
     section_articles: Counter[str | None] = Counter()
-    for (kind, key_id), today in sorted(by_story.items()):
-        group = members.get(key_id, today) if kind == "story" else today
+    for key, today in sorted(by_story.items()):
+        story_row = stories.get(key[1]) if key[0] == "story" else None
+        representative = representatives[key]
         story = _digest_story(
-            session, stories_by_id.get(key_id) if kind == "story" else None, group, names, zone
-        )
-        initiatives = {t.initiative for a in today for t in a.tags if t.relevant}
+            story_row, representative, groups[key], tags, names, sites, shown[representative.id],
+            comparisons.get(key[1]) if story_row else None,
+        )  # fmt: skip
+        initiatives = {t.initiative for article_id in today for t in tags.get(article_id, ())}
+        if (review := reviews.get(key[1]) if key[0] == "story" else None) is not None:
+            initiatives = set(review.corrected_tags(sorted(initiatives)))
+            story = replace(story, tags=_reviewed_tags(story.tags, review))
         for initiative in sorted(initiatives) or [None]:
             section_stories[initiative].append(story)
-        for article in today:
-            tagged = {t.initiative for t in article.tags if t.relevant}
+        for article_id in today:
+            tagged = {t.initiative for t in tags.get(article_id, ())}
             for initiative in tagged or {None}:
                 section_articles[initiative] += 1
 
@@ -191,107 +210,248 @@ def build_daily_digest(
         key=lambda s: (s.initiative is None, -(s.new + s.follow_up),
                        -(len(s.stories) + len(s.known)), s.initiative or "")
     )  # fmt: skip
-    runs = list(
-        session.scalars(
-            select(CrawlRun)
-            .where(CrawlRun.started_at >= start, CrawlRun.started_at < end)
-            .order_by(CrawlRun.started_at, CrawlRun.id)
-        )
-    )
+    sources = report_sources(
+        session, start, end, lambda source_id: names.get(source_id) or clean_text(source_id),
+        watch=watch, as_of=min(end, now or datetime.now(UTC)),
+    )  # fmt: skip
     return DailyDigest(
         day=day,
         timezone=timezone,
-        article_count=len(articles),
+        article_count=sum(len(ids) for ids in by_story.values()),
         story_count=len(by_story),
         sections=tuple(sections),
-        failing_sources=_failing_sources(runs, names),
-        extraction_failures=_extraction_failures(runs),
-        runs=tuple(_run_line(run) for run in runs),
+        failing_sources=sources.failing_sources,
+        extraction_failures=sources.extraction_failures,
+        runs=sources.runs,
+        days=days,
+        silent_sources=sources.silent_sources,
     )
 
 
-def _chunked_get(session: Session, model: Any, column: Any, ids: Sequence[int]) -> list[Any]:
-    found: list[Any] = []
-    for offset in range(0, len(ids), 500):
-        found += session.scalars(select(model).where(column.in_(ids[offset : offset + 500])))
-    return found
+_MEMBER_COLUMNS = (
+    Article.id, Article.story_id, Article.source_id, Article.canonical_url, Article.title,
+    Article.language,
+)  # fmt: skip
+"""What the digest shows of every member: plain rows, not ORM objects, for speed."""
 
 
-def _members_of(session: Session, story_ids: Sequence[int]) -> dict[int, list[Article]]:
-    """Every member of these stories, whenever stored, with its tags."""
-    members: dict[int, list[Article]] = defaultdict(list)
-    for offset in range(0, len(story_ids), 500):
-        chunk = story_ids[offset : offset + 500]
+def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+    """Sorted ids in lists short enough for ``IN (...)`` on SQLite and PostgreSQL."""
+    ordered = sorted(set(ids))
+    for offset in range(0, len(ordered), _IN_CHUNK):
+        yield ordered[offset : offset + _IN_CHUNK]
+
+
+_Key = tuple[str, int]
+"""A story of the digest: ``("story", story id)``, or ``("article", id)`` for an article
+stored without a story."""
+
+
+def _stored_stories(
+    session: Session, start: datetime, end: datetime, include_irrelevant: bool
+) -> tuple[dict[_Key, list[int]], dict[_Key, list[Row[Any]]], list[int], dict[int, StoryReview]]:
+    """The stories of the articles stored in ``[start, end)``: their ids of those articles,
+    their members (whenever stored), the ids of the articles that stand alone, and what
+    people decided about the stories (``veille review``)."""
+    by_story: dict[_Key, list[int]] = defaultdict(list)
+    stored, reviews = _articles_stored(session, start, end, include_irrelevant)
+    for article_id, story_id in stored:
+        by_story[("story", story_id) if story_id else ("article", article_id)].append(article_id)
+    members = _members_of(session, [key_id for kind, key_id in by_story if kind == "story"])
+    groups: dict[_Key, list[Row[Any]]] = {("story", i): group for i, group in members.items()}
+    # An article without a story is its own; so is one whose story went away since (a crawl
+    # running meanwhile can merge stories).
+    alone = {
+        article_id: key for key, ids in by_story.items() if key not in groups for article_id in ids
+    }
+    loose = _articles_by_id(session, alone)
+    for article in loose:
+        groups.setdefault(alone[article.id], []).append(article)
+    by_story = {key: ids for key, ids in by_story.items() if key in groups}
+    return by_story, groups, [article.id for article in loose], reviews
+
+
+def _articles_stored(
+    session: Session, start: datetime, end: datetime, include_irrelevant: bool
+) -> tuple[list[tuple[int, int | None]], dict[int, StoryReview]]:
+    """(id, story id) of the articles stored in ``[start, end)``, and their stories' reviews.
+
+    A person's decision on a story's relevance overrides the tagger's. Relevance is checked
+    here, not in SQL: given both, SQLite may walk the index on ``relevant`` (most of the
+    table) rather than the one on ``fetched_at`` (one day's rows).
+    """
+    query = select(Article.id, Article.story_id, Article.relevant).where(
+        Article.fetched_at >= start, Article.fetched_at < end
+    )
+    rows = session.execute(query.order_by(Article.id)).all()
+    reviews = story_reviews(session, {story_id for _id, story_id, _r in rows if story_id})
+
+    def shown(relevant: bool | None, story_id: int | None) -> bool:
+        review = reviews.get(story_id) if story_id else None
+        if review is not None and review.relevant is not None:
+            return include_irrelevant or review.relevant
+        return include_irrelevant or relevant is True
+
+    kept = [(article_id, story_id) for article_id, story_id, relevant in rows
+            if shown(relevant, story_id)]  # fmt: skip
+    return kept, reviews
+
+
+def _reviewed_tags(lines: tuple[TagLine, ...], review: StoryReview) -> tuple[TagLine, ...]:
+    """The story's tag lines as people corrected them: removed ones gone, added ones shown."""
+    kept = [line for line in lines if line.initiative not in review.tags_removed]
+    present = {line.initiative for line in kept}
+    added = [
+        TagLine(initiative, 1.0, f"tagged by {clean_text(review.reviewer)} in review", "review")
+        for initiative in review.tags_added
+        if initiative not in present
+    ]
+    return (*kept, *added)
+
+
+def _members_of(session: Session, story_ids: Iterable[int]) -> dict[int, list[Row[Any]]]:
+    """Every member of these stories, whenever stored, earliest published first."""
+    members: dict[int, list[Row[Any]]] = defaultdict(list)
+    for chunk in _chunks(story_ids):
         query = (
-            select(Article)
+            select(*_MEMBER_COLUMNS)
             .where(Article.story_id.in_(chunk))
-            .options(selectinload(Article.tags))
-            .order_by(Article.id)
+            .order_by(Article.story_id, Article.published, Article.id)
         )
-        for article in session.scalars(query):
-            members[article.story_id or 0].append(article)
+        for article in session.execute(query):
+            members[article.story_id].append(article)
     return members
 
 
-def _digest_story(
-    session: Session,
-    story: Story | None,
-    group: list[Article],
-    names: Mapping[str, str | None],
-    zone: ZoneInfo,
-) -> DigestStory:
-    by_id = {a.id: a for a in group}
-    representative = by_id.get(story.representative_id or 0) if story else None
-    if representative is None:
-        representative = min(group, key=lambda a: (a.published, a.id))
-    text = representative.text
-    if text is None and representative.duplicate_of is not None:
-        original = by_id.get(representative.duplicate_of) or session.get(
-            Article, representative.duplicate_of
+def _articles_by_id(session: Session, article_ids: Iterable[int]) -> list[Row[Any]]:
+    found: list[Row[Any]] = []
+    for chunk in _chunks(article_ids):
+        found += session.execute(select(*_MEMBER_COLUMNS).where(Article.id.in_(chunk)))
+    return found
+
+
+def _relevant_tags(
+    session: Session, story_ids: Iterable[int], article_ids: Iterable[int]
+) -> dict[int, list[Row[Any]]]:
+    """The relevant tags of the stories' members and of the articles, best score first; the
+    evidence as JSON text, decoded only for the few tags shown."""
+    columns = (ArticleTag.article_id, ArticleTag.initiative, ArticleTag.score,
+               cast(ArticleTag.evidence, Text).label("evidence"))  # fmt: skip
+    order = (ArticleTag.article_id, ArticleTag.score.desc(), ArticleTag.initiative)
+    queries = [
+        select(*columns)
+        .join(Article, Article.id == ArticleTag.article_id)
+        .where(Article.story_id.in_(chunk), ArticleTag.relevant.is_(True))
+        .order_by(*order)
+        for chunk in _chunks(story_ids)
+    ] + [
+        select(*columns)
+        .where(ArticleTag.article_id.in_(chunk), ArticleTag.relevant.is_(True))
+        .order_by(*order)
+        for chunk in _chunks(article_ids)
+    ]
+    tags: dict[int, list[Row[Any]]] = defaultdict(list)
+    for query in queries:
+        for tag in session.execute(query):
+            tags[tag.article_id].append(tag)
+    return tags
+
+
+def _stories(session: Session, story_ids: Iterable[int]) -> dict[int, Row[Any]]:
+    stories: dict[int, Row[Any]] = {}
+    for chunk in _chunks(story_ids):
+        query = select(Story.id, Story.representative_id, Story.site_count, Story.languages)
+        for story in session.execute(query.where(Story.id.in_(chunk))):
+            stories[story.id] = story
+    return stories
+
+
+def _representative(story: Row[Any] | None, group: Sequence[Row[Any]]) -> Row[Any]:
+    """The story's chosen member if it is there, else its earliest published (the first)."""
+    chosen = story.representative_id if story else None
+    return next((article for article in group if article.id == chosen), group[0])
+
+
+def _published_and_lead(
+    session: Session, article_ids: Iterable[int], zone: ZoneInfo
+) -> dict[int, tuple[date, str]]:
+    """The local publication day and the lead of each article; the lead of an exact copy
+    (stored without a text) is its original's."""
+    original = aliased(Article)
+    shown: dict[int, tuple[date, str]] = {}
+    for chunk in _chunks(article_ids):
+        query = (
+            select(Article.id, Article.published, Article.text, original.text)
+            .outerjoin(original, original.id == Article.duplicate_of)
+            .where(Article.id.in_(chunk))
         )
-        text = original.text if original else None
-    comparison = (
-        story_comparison(session, story.id) if story else {"status": None, "nearest_seed": None,
-                                                           "new_facts": []}
-    )  # fmt: skip
+        for article_id, published, text, original_text in session.execute(query):
+            lead = lead_of(text if text is not None else original_text or "")
+            shown[article_id] = (published.astimezone(zone).date(), lead)
+    return shown
+
+
+def _digest_story(
+    story: Row[Any] | None,
+    representative: Row[Any],
+    group: Sequence[Row[Any]],
+    tags: Mapping[int, Sequence[Row[Any]]],
+    names: Mapping[str, str],
+    sites: dict[str, str],
+    shown: tuple[date, str],
+    comparison: Mapping[str, Any] | None,
+) -> DigestStory:
+    comparison = comparison or {"status": None, "nearest_seed": None, "new_facts": []}
     links = tuple(
         MemberLink(
             source_id=a.source_id,
-            source_name=clean_text(names.get(a.source_id) or a.source_id),
-            site=host_of(a.canonical_url),
+            source_name=names.get(a.source_id) or clean_text(a.source_id),
+            site=_site_of(a.canonical_url, sites),
             title=clean_text(a.title or ""),
             url=a.canonical_url,
             language=a.language,
         )
-        for a in sorted(group, key=lambda a: (a.published, a.id))
+        for a in group
     )
     return DigestStory(
         story_id=story.id if story else None,
         title=clean_text(representative.title or ""),
         url=representative.canonical_url,
-        published=representative.published.astimezone(zone).date(),
+        published=shown[0],
         site_count=story.site_count if story else 1,
         languages=tuple(story.languages) if story else tuple(filter(None, [
             representative.language])),
         members=links,
-        tags=_tag_lines(representative, group),
+        tags=_tag_lines(representative, group, tags),
         status=comparison["status"],
         nearest_seed=comparison["nearest_seed"],
         new_facts=tuple(clean_text(str(fact["phrase"])) for fact in comparison["new_facts"]),
-        lead=lead_of(text or ""),
+        lead=shown[1],
     )  # fmt: skip
 
 
-def _tag_lines(representative: Article, group: Iterable[Article]) -> tuple[TagLine, ...]:
+def _site_of(url: str, sites: dict[str, str]) -> str:
+    """:func:`host_of`, worked out once per origin: a day's thousands of URLs share a few."""
+    origin = _ORIGIN.match(url)
+    if origin is None:
+        return host_of(url)
+    if origin[0] not in sites:
+        sites[origin[0]] = host_of(origin[0])
+    return sites[origin[0]]
+
+
+def _tag_lines(
+    representative: Row[Any], group: Iterable[Row[Any]], tags: Mapping[int, Sequence[Row[Any]]]
+) -> tuple[TagLine, ...]:
     """The story's relevant tags, each with the representative's best evidence for it."""
-    best: dict[str, ArticleTag] = {}
+    best: dict[str, Row[Any]] = {}
     for article in [representative, *group]:  # the representative's own tags win
-        for tag in article.tags:
-            if tag.relevant and tag.initiative not in best:
-                best[tag.initiative] = tag
+        for tag in tags.get(article.id, ()):
+            best.setdefault(tag.initiative, tag)
     lines = []
     for initiative, tag in best.items():
-        evidence = sorted(tag.evidence or [], key=lambda e: _ZONE_RANK.get(str(e.get("zone")), 3))
+        found = json.loads(tag.evidence or "null") or []
+        evidence = sorted(found, key=lambda e: _ZONE_RANK.get(str(e.get("zone")), 3))
         phrase = clean_text(str(evidence[0].get("phrase", ""))) if evidence else None
         zone = str(evidence[0].get("zone")) if evidence else None
         lines.append(TagLine(initiative, round(tag.score, 2), phrase, zone))
@@ -301,7 +461,13 @@ def _tag_lines(representative: Article, group: Iterable[Article]) -> tuple[TagLi
 
 def lead_of(text: str, length: int = LEAD_LENGTH) -> str:
     """The first ``length`` characters of ``text``, cut at a word, with an ellipsis if cut."""
-    text = " ".join(clean_text(text).split())
+    # A prefix with its spaces collapsed is a prefix of the whole text so treated: for a long
+    # text, its start is enough unless that start is mostly spaces.
+    head = text[: 2 * length + 1]
+    collapsed = " ".join(clean_text(head).split())
+    if len(collapsed) <= length and len(head) < len(text):
+        collapsed = " ".join(clean_text(text).split())
+    text = collapsed
     if len(text) <= length:
         return text
     cut = text[:length]
@@ -314,24 +480,32 @@ def lead_of(text: str, length: int = LEAD_LENGTH) -> str:
 def _trends(
     session: Session, day: date, zone: ZoneInfo, initiatives: Sequence[str | None]
 ) -> dict[str | None, tuple[DayCount, ...]]:
+    """Relevant articles per initiative and local day, counted by the database."""
     days = [day - timedelta(days=n) for n in range(TREND_DAYS - 1, -1, -1)]
-    start = day_bounds(days[0], zone.key)[0]
-    end = day_bounds(day, zone.key)[1]
+    bounds = [day_bounds(d, zone.key) for d in days]
     wanted = [i for i in initiatives if i is not None]
+    per_day = [
+        func.sum(case((and_(Article.fetched_at >= start, Article.fetched_at < end), 1), else_=0))
+        for start, end in bounds
+    ]
+    # All initiatives are counted, and the wanted ones kept here: asked for by initiative,
+    # SQLite would walk every tag of them ever stored rather than a week of articles.
     rows = session.execute(
-        select(ArticleTag.initiative, Article.fetched_at)
+        select(ArticleTag.initiative, *per_day)
         .join(Article, Article.id == ArticleTag.article_id)
         .where(
             ArticleTag.relevant.is_(True),
-            ArticleTag.initiative.in_(wanted),
-            Article.fetched_at >= start,
-            Article.fetched_at < end,
+            Article.fetched_at >= bounds[0][0],
+            Article.fetched_at < bounds[-1][1],
         )
+        .group_by(ArticleTag.initiative)
     )
-    counts: Counter[tuple[str, date]] = Counter(
-        (initiative, fetched.astimezone(zone).date()) for initiative, fetched in rows
-    )
-    return {i: tuple(DayCount(d, counts[(i, d)]) for d in days) for i in wanted}
+    counts = {initiative: counts for initiative, *counts in rows}
+    return {
+        i: tuple(DayCount(d, int(n or 0)) for d, n in zip(days, counts.get(i, [0] * len(days)),
+                                                          strict=True))
+        for i in wanted
+    }  # fmt: skip
 
 
 def _section(
@@ -360,68 +534,20 @@ def _section(
     )
 
 
-def _run_sources(run: CrawlRun) -> set[str]:
-    return set(run.source_ids or []) | set((run.stats or {}).get("per_source") or {})
-
-
-def _all_feeds_failed(run: CrawlRun, source_id: str) -> bool:
-    if run.status in (RunStatus.FAILED.value, RunStatus.TIMED_OUT.value):
-        return True
-    per_source = (run.stats or {}).get("per_source")
-    if per_source is None:  # recorded before per-source counts existed: unknown
-        return False
-    counts = per_source.get(source_id) or {}
-    return counts.get("feeds_polled", 0) == 0 and counts.get("feeds_failed", 0) > 0
-
-
-def _failing_sources(
-    runs: Sequence[CrawlRun], names: Mapping[str, str | None]
-) -> tuple[FailingSource, ...]:
-    """Sources whose every feed failed in each of the day's runs that covered them."""
-    ended = [run for run in runs if run.status != RunStatus.RUNNING.value]
-    failing = []
-    for source_id in sorted(set().union(*(_run_sources(run) for run in ended))):
-        covering = [run for run in ended if source_id in _run_sources(run)]
-        if covering and all(_all_feeds_failed(run, source_id) for run in covering):
-            reasons = Counter(
-                key.removeprefix("feeds/failed/")
-                for run in covering
-                for key in ((run.stats or {}).get("per_source", {}).get(source_id, {})
-                            .get("failures", {}))
-                if key.startswith("feeds/failed/")
-            )  # fmt: skip
-            reason = ", ".join(sorted(reasons)) or "every feed failed"
-            name = clean_text(names.get(source_id) or source_id)
-            failing.append(FailingSource(source_id, name, len(covering), reason))
-    return tuple(failing)
-
-
-def _extraction_failures(runs: Sequence[CrawlRun]) -> tuple[tuple[str, int], ...]:
-    totals: Counter[str] = Counter()
-    for run in runs:
-        for key, value in (run.failures or {}).items():
-            if key.startswith("articles/failed/") and isinstance(value, int):
-                totals[key.removeprefix("articles/failed/")] += value
-    return tuple(sorted(totals.items()))
-
-
-def _run_line(run: CrawlRun) -> RunLine:
-    return RunLine(
-        run_id=run.id, status=run.status, trigger=run.trigger, started_at=run.started_at,
-        feeds_polled=run.feeds_polled, feeds_failed=run.feeds_failed,
-        articles_new=run.articles_new, articles_known=run.articles_known,
-        articles_failed=run.articles_failed,
-    )  # fmt: skip
-
-
 def digest_to_dict(digest: DailyDigest) -> dict[str, Any]:
     """Plain JSON-compatible data: dates and datetimes as ISO 8601 strings."""
-    return _jsonable(asdict(digest))
+    return _jsonable(digest)
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(field.name for field in fields(cls))
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
+    """Like :func:`dataclasses.asdict`, without its deep copies (a big day has 10,000 links)."""
+    if is_dataclass(value):
+        return {name: _jsonable(getattr(value, name)) for name in _field_names(type(value))}
     if isinstance(value, list | tuple):
         return [_jsonable(item) for item in value]
     if isinstance(value, date):  # datetime is a date too
@@ -460,5 +586,12 @@ def digest_from_dict(data: Mapping[str, Any]) -> DailyDigest:
         runs=tuple(
             RunLine(**{**r, "started_at": datetime.fromisoformat(r["started_at"])})
             for r in data["runs"]
+        ),
+        days=data.get("days", 1),
+        silent_sources=tuple(
+            SilentSource(**{**s, "since": datetime.fromisoformat(s["since"]),
+                            "last_article": s["last_article"]
+                            and datetime.fromisoformat(s["last_article"])})
+            for s in data.get("silent_sources", ())
         ),
     )  # fmt: skip

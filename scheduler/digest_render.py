@@ -4,8 +4,9 @@ Every renderer is pure: a digest in, a document out. Strings from crawled pages 
 untrusted: the HTML template autoescapes them, the Markdown renderer backslash-escapes
 them, and links are written only for ``http(s)`` URLs (:func:`safe_url`); anything else
 shows as plain text. Lone surrogates are replaced rather than allowed to crash an encoder.
-The HTML is one self-contained page: inline CSS, an inline SVG sparkline per initiative,
-no external request.
+The HTML is one self-contained page: inline CSS, an inline SVG bar chart of the week per
+initiative (with its figures in text too, for mail clients that drop SVG), no external
+request.
 """
 
 from __future__ import annotations
@@ -24,14 +25,17 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from scheduler.digest_model import DailyDigest, DayCount, clean_text, digest_to_dict
 
 _URL_JUNK = re.compile(r"[\x00-\x20\x7f]")
+_PLAIN_HTTP_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:[/?#][!-~]*)?", re.ASCII)
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
-SPARK_WIDTH, SPARK_HEIGHT = 84, 20
+BAR_WIDTH, BAR_GAP, CHART_HEIGHT = 9, 3, 24
 
 
 def safe_url(url: str | None) -> str | None:
     """``url`` if it is an absolute http(s) URL with a host, else None (``javascript:``...)."""
     if not url:
         return None
+    if _PLAIN_HTTP_URL.fullmatch(url):  # most URLs: nothing to clean, a host, http(s)
+        return url
     # Browsers ignore these inside a URL, so "java\nscript:" must be judged as "javascript:".
     candidate = _URL_JUNK.sub("", clean_text(url))
     try:
@@ -56,22 +60,31 @@ def _one_line(value: object) -> str:
     return " ".join(clean_text(str(value)).split())
 
 
-def sparkline(trend: Sequence[DayCount]) -> dict[str, object]:
-    """The polyline of a trend, scaled to the sparkline's box (numbers only: nothing to escape)."""
+def trend_chart(trend: Sequence[DayCount]) -> dict[str, object]:
+    """A bar per day on a baseline, the last day's darker (numbers only: nothing to escape).
+
+    Bars rather than a line: most days of an initiative count zero or one article, which a
+    line draws flat on its axis. A day without an article keeps a sliver, so that seven
+    days still read as seven.
+    """
     counts = [point.count for point in trend] or [0]
     top = max(counts) or 1
-    step = (SPARK_WIDTH - 4) / max(len(counts) - 1, 1)
-    points = [
-        (2 + index * step, SPARK_HEIGHT - 2 - (SPARK_HEIGHT - 4) * count / top)
-        for index, count in enumerate(counts)
-    ]
-    last_x, last_y = points[-1]
+    baseline = CHART_HEIGHT - 1
+    bars = []
+    for index, count in enumerate(counts):
+        height = max(1.0, (CHART_HEIGHT - 3) * count / top)
+        bars.append({
+            "x": index * (BAR_WIDTH + BAR_GAP), "y": f"{baseline - height:.1f}",
+            "width": BAR_WIDTH, "height": f"{height:.1f}", "last": index == len(counts) - 1,
+        })  # fmt: skip
     return {
-        "points": " ".join(f"{x:.1f},{y:.1f}" for x, y in points),
-        "last_x": f"{last_x:.1f}",
-        "last_y": f"{last_y:.1f}",
-        "width": SPARK_WIDTH,
-        "height": SPARK_HEIGHT,
+        "bars": bars,
+        "width": len(counts) * (BAR_WIDTH + BAR_GAP) - BAR_GAP,
+        "height": CHART_HEIGHT,
+        "baseline": baseline + 0.5,
+        "total": sum(counts),
+        "last": counts[-1],
+        "last_day": trend[-1].day.isoformat() if trend else "",
         "label": ", ".join(f"{point.day.isoformat()}: {point.count}" for point in trend),
     }
 
@@ -87,9 +100,23 @@ def _environment() -> Environment:
         keep_trailing_newline=True,
     )
     environment.filters.update(
-        md=_markdown, mdurl=_markdown_url, safe_url=safe_url, line=_one_line, spark=sparkline
+        md=_markdown,
+        mdurl=_markdown_url,
+        safe_url=safe_url,
+        line=_one_line,
+        trend_chart=trend_chart,
     )
     return environment
+
+
+def digest_title(digest: DailyDigest) -> str:
+    """The heading: the day, or the range of days when the digest covers several."""
+    if digest.days == 1:
+        return f"Veille daily digest for {digest.day.isoformat()}"
+    return (
+        f"Veille digest for {digest.first_day.isoformat()} to {digest.day.isoformat()}"
+        f" ({digest.days} days)"
+    )
 
 
 def _render(template: str, digest: DailyDigest) -> str:
@@ -98,13 +125,24 @@ def _render(template: str, digest: DailyDigest) -> str:
     def local_time(moment: datetime) -> str:
         return moment.astimezone(zone).strftime("%H:%M")
 
+    def local_moment(moment: datetime) -> str:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
     def trend_text(trend: Sequence[DayCount]) -> str:
         return " ".join(str(point.count) for point in trend)
 
     rendered = (
         _environment()
         .get_template(template)
-        .render(digest=digest, local_time=local_time, trend_text=trend_text, plural=_plural)
+        .render(
+            digest=digest,
+            title=digest_title(digest),
+            period="on this day" if digest.days == 1 else f"in these {digest.days} days",
+            local_time=local_time,
+            local_moment=local_moment,
+            trend_text=trend_text,
+            plural=_plural,
+        )
     )
     return clean_text(rendered)
 

@@ -57,12 +57,14 @@ def launch_crawl(
     echo: Callable[[str], None] | None = None,
     kill_grace: float = KILL_GRACE_SECONDS,
     stop: threading.Event | None = None,
+    due_only: bool = False,
 ) -> CrawlOutcome:
     """Run one crawl of ``source_ids`` (default: all enabled sources) and wait for it.
 
     ``config`` must have been loaded from a file (``config.path``): the child reads the
     same file. Each line the child logs is passed to ``echo``. Setting ``stop`` (the service is
     shutting down) stops the child: SIGTERM, then SIGKILL after ``kill_grace`` seconds.
+    With ``due_only``, only the feeds, sitemaps and pages whose next poll is due are polled.
     """
     if config.path is None:
         raise ValueError("launch_crawl needs a configuration loaded from a file")
@@ -82,6 +84,8 @@ def launch_crawl(
     ]  # fmt: skip
     for source in sources:
         command += ["--source", source.id]
+    if due_only:
+        command.append("--due-only")
     environment = {**os.environ, "VEILLE_DATABASE_URL": config.database.url}
     limit = (timeout or config.crawl.timeout).total_seconds()
 

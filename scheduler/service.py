@@ -31,7 +31,7 @@ import threading
 import time as clock
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,11 +43,21 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from crawler.config import Config
-from scheduler.digest import digest_day, produce_digest
+from crawler.targets import configured_targets
+from scheduler.digest import digest_day
+from scheduler.digest_delivery import (
+    StoredDigest,
+    deliver_digest,
+    initiative_labels,
+    store_digest,
+)
+from scheduler.digest_model import build_daily_digest
+from scheduler.digest_sources import SourceWatch
 from scheduler.launch import launch_crawl
 from scheduler.service_lock import ServiceLock
 from storage.database import make_session_factory, open_database
 from storage.models import JobStatus, RunStatus, utcnow
+from storage.poll_state import load_targets
 from storage.service_repository import (
     ServiceJobRow,
     abandon_running_crawl_runs,
@@ -70,6 +80,7 @@ crawl_log = logging.getLogger("scheduler.crawl")
 CRAWL_EXECUTOR = "crawls"
 DEFAULT_EXECUTOR = "default"
 DIGEST_JOB_ID = "digest"
+DIGEST_TRIGGER = "scheduler"
 MAINTENANCE_JOB_ID = "maintenance"
 HEARTBEAT_JOB_ID = "heartbeat"
 CRAWL_TRIGGER = "scheduler"
@@ -84,11 +95,16 @@ _CHILD_LEVEL = re.compile(r"^\S+ \[[\w.]+\] (DEBUG|INFO|WARNING|ERROR|CRITICAL):
 
 @dataclass(frozen=True)
 class CrawlGroup:
-    """Sources crawled together, in one child process, every ``interval``."""
+    """Sources crawled together, in one child process, every ``interval``.
+
+    With ``due_only`` (sources polled at an adaptive pace), each crawl polls only the feeds,
+    sitemaps and pages whose own next poll is due; ``interval`` is then the shortest pace.
+    """
 
     job_id: str
     interval: timedelta
     source_ids: tuple[str, ...]
+    due_only: bool = False
 
 
 def format_duration(value: timedelta) -> str:
@@ -101,21 +117,35 @@ def format_duration(value: timedelta) -> str:
 
 
 def plan_crawl_groups(config: Config) -> list[CrawlGroup]:
-    """One crawl job per enabled source, or per interval when ``group_crawls`` is on."""
-    default = config.scheduler.default_interval
+    """Crawl jobs: sources with an ``interval`` by interval, the adaptive ones together.
+
+    Without ``group_crawls``, one job per source. A source without an ``interval`` is polled
+    at an adaptive pace: its job runs every ``[crawl] poll_min_interval`` and polls only what
+    is due.
+    """
+    tick = config.crawl.poll_min_interval
     sources = config.select_sources()
     if not config.scheduler.group_crawls:
         return [
-            CrawlGroup(f"crawl:{source.id}", source.interval or default, (source.id,))
+            CrawlGroup(
+                f"crawl:{source.id}", source.interval or tick, (source.id,), source.interval is None
+            )
             for source in sources
         ]
     by_interval: dict[timedelta, list[str]] = {}
+    adaptive: list[str] = []
     for source in sources:
-        by_interval.setdefault(source.interval or default, []).append(source.id)
-    return [
+        if source.interval is None:
+            adaptive.append(source.id)
+        else:
+            by_interval.setdefault(source.interval, []).append(source.id)
+    groups = [
         CrawlGroup(f"crawl:every-{format_duration(interval)}", interval, tuple(ids))
         for interval, ids in sorted(by_interval.items())
     ]
+    if adaptive:
+        groups.append(CrawlGroup("crawl:adaptive", tick, tuple(adaptive), due_only=True))
+    return groups
 
 
 def crawl_jitter(config: Config, interval: timedelta) -> float:
@@ -305,12 +335,31 @@ class VeilleService:
 
     # Jobs
 
+    def _anything_due(self, source_ids: list[str]) -> bool:
+        """Whether a crawl of these adaptive sources would poll anything now."""
+        sources = self.config.select_sources(source_ids)
+        with self.sessions() as session:
+            states = load_targets(session, source_ids)
+        now = datetime.now(UTC)
+        for source in sources:
+            for target in configured_targets(source):
+                state = states.get((source.id, target.url))
+                if state is None or state.next_poll_at is None or state.next_poll_at <= now:
+                    return True
+        return any(
+            not state.gone and (state.next_poll_at is None or state.next_poll_at <= now)
+            for state in states.values()
+        )
+
     def run_crawl(self, group: CrawlGroup) -> None:
         """One crawl of the group's sources in a child process; always a recorded outcome."""
         if self.stop.is_set():
             return
         scheduled_for = self._catch_up.pop(group.job_id, None)
         sources = list(group.source_ids)
+        if group.due_only and not self._anything_due(sources):
+            logger.debug("Job %s: no feed, sitemap or page is due yet", group.job_id)
+            return
         run_id = self._start_job(group.job_id, "crawl", scheduled_for, {"sources": sources})
         _log_job(group.job_id, "crawl", "started", sources=sources)
         began = clock.monotonic()
@@ -322,6 +371,7 @@ class VeilleService:
                 echo=self._crawl_echo(group.job_id) if self.config.scheduler.crawl_logs else None,
                 kill_grace=self.config.scheduler.stop_grace.total_seconds(),
                 stop=self.stop,
+                due_only=group.due_only,
             )
         except Exception as error:  # the job boundary: a failure becomes a recorded outcome
             logger.exception("Job %s could not run its crawl", group.job_id)
@@ -354,7 +404,11 @@ class VeilleService:
         )
 
     def run_digest(self) -> None:
-        """The digest of the day before the latest digest time (the one missed, on catch-up)."""
+        """The digest of the day before the latest digest time (the one missed, on catch-up).
+
+        Stored in every format and committed first, then delivered: a delivery that finally
+        fails makes the run ``failed`` (the digest stays stored) and names the target.
+        """
         if self.stop.is_set():
             return
         settings = self.config.digest
@@ -363,27 +417,59 @@ class VeilleService:
         run_id = self._start_job(DIGEST_JOB_ID, "digest", due, {"day": day.isoformat()})
         _log_job(DIGEST_JOB_ID, "digest", "started", day=day.isoformat())
         began = clock.monotonic()
+        details: dict[str, Any] = {"day": day.isoformat()}
         try:
-            with self.sessions.begin() as session:
-                if find_digest(session, day, settings.timezone) is not None:
-                    details = {"day": day.isoformat(), "skipped": "produced already"}
-                else:
-                    digest = produce_digest(session, day, settings.timezone, job_run_id=run_id)
-                    details = {"day": day.isoformat(), "digest_id": digest.id}
-                finish_job_run(session, run_id, status=JobStatus.FINISHED, details=details)
+            stored = self._store_digest(day, run_id, details)
+            outcomes = (
+                deliver_digest(
+                    self.sessions,
+                    stored,
+                    settings.deliver_to,
+                    attempts=settings.delivery_attempts,
+                    backoff=settings.delivery_backoff,
+                    stop=self.stop,
+                )
+                if stored is not None
+                else []
+            )
         except Exception as error:  # the job boundary
             logger.exception("The digest of %s failed", day)
-            self._end_job(run_id, DIGEST_JOB_ID, "digest", began, JobStatus.FAILED, repr(error))
+            self._end_job(
+                run_id, DIGEST_JOB_ID, "digest", began, JobStatus.FAILED, repr(error),
+                details=details,
+            )  # fmt: skip
             return
-        _log_job(
+        failed = [outcome.target for outcome in outcomes if not outcome.delivered]
+        if outcomes:
+            details["delivered"] = f"{len(outcomes) - len(failed)} of {len(outcomes)}"
+        if failed:
+            details["not_delivered"] = ", ".join(failed)
+        self._end_job(
+            run_id,
             DIGEST_JOB_ID,
             "digest",
-            "finished",
-            status="finished",
-            duration=_since(began),
-            **details,
+            began,
+            JobStatus.FAILED if failed else JobStatus.FINISHED,
+            f"delivery failed: {', '.join(failed)}" if failed else None,
+            details=details,
         )
-        self.publish_jobs()
+
+    def _store_digest(self, day: date, run_id: int, details: dict[str, Any]) -> StoredDigest | None:
+        """The digest of ``day`` in every format, committed; None if it was produced already."""
+        settings = self.config.digest
+        labels = initiative_labels(self.config.tagging.taxonomy)
+        with self.sessions.begin() as session:
+            if find_digest(session, day, settings.timezone) is not None:
+                details["skipped"] = "produced already"
+                return None
+            digest = build_daily_digest(
+                session, day, settings.timezone, labels=labels,
+                watch=SourceWatch.from_config(self.config),
+            )  # fmt: skip
+            stored = store_digest(session, digest, trigger=DIGEST_TRIGGER, job_run_id=run_id)
+        details["stories"] = digest.story_count
+        details["formats"] = ",".join(stored.ids)
+        return stored
 
     def run_maintenance(self) -> None:
         """Forget raw HTML older than the retention, then VACUUM / ANALYZE."""

@@ -21,13 +21,15 @@ from sqlalchemy.orm import Session
 
 from crawler.config import Config, SourceConfig
 from scheduler.service import format_duration
-from storage.models import CrawlRun, JobRun, RunStatus, ServiceInstance, ServiceJob
+from storage.models import CrawlRun, JobRun, PollTarget, RunStatus, ServiceInstance, ServiceJob
+from storage.poll_state import targets_of_sources
 from storage.service_repository import (
     latest_service_instance,
     list_service_jobs,
     recent_crawl_runs,
     recent_job_runs,
 )
+from storage.source_health import TargetFailures, ended_runs_of, silence, target_failures
 
 HEARTBEATS_MISSED = 3
 """The service counts as running while its last heartbeat is younger than this many periods."""
@@ -88,45 +90,43 @@ def assess_source(
     interval: timedelta,
     failing_after_runs: int,
     silent_after_intervals: int,
+    targets: TargetFailures | None = None,
 ) -> SourceHealth:
-    """Judge one source from crawl runs (newest first; runs of other sources are ignored)."""
-    own = [
-        run
-        for run in runs
-        if source.id in (run.source_ids or [])
-        and run.status not in (RunStatus.RUNNING.value, RunStatus.CANCELLED.value)
-    ]
+    """Judge one source from crawl runs (newest first; runs of other sources are ignored).
+
+    With ``targets`` (what its polled URLs' failure scores say), a source is failing when
+    all of them fail; otherwise when every poll failed in its last ``failing_after_runs``.
+    """
+    own = ended_runs_of(runs, source.id)
+    last = own[0].started_at if own else None
+    if targets is not None and targets.all_failing:
+        return SourceHealth(source.id, SourceState.FAILING, last, targets.detail)
     if not own:
         return SourceHealth(source.id, SourceState.NEVER_CRAWLED, None, "")
-    last = own[0].started_at
     recent = own[:failing_after_runs]
-    if len(recent) == failing_after_runs and all(_all_feeds_failed(r, source.id) for r in recent):
+    judged_by_runs = targets is None or targets.targets == 0
+    if (
+        judged_by_runs
+        and len(recent) == failing_after_runs
+        and all(_all_feeds_failed(r, source.id) for r in recent)
+    ):
         return SourceHealth(
             source.id,
             SourceState.FAILING,
             last,
             f"every feed failed in its last {failing_after_runs} runs",
         )
-    window = interval * silent_after_intervals
-    watched_since = own[-1].started_at
-    if now - watched_since >= window:
-        in_window = [run for run in own if run.started_at >= now - window]
-        new = sum(_new_articles(run, source.id) for run in in_window)
-        if in_window and new == 0:
-            return SourceHealth(
-                source.id,
-                SourceState.SILENT,
-                last,
-                f"no new article in {len(in_window)} run(s) in {format_duration(window)}",
-            )
-    return SourceHealth(source.id, SourceState.OK, last, "")
-
-
-def _new_articles(run: CrawlRun, source_id: str) -> int:
-    per_source = (run.stats or {}).get("per_source")
-    if per_source is None:
-        return run.articles_new if run.source_ids == [source_id] else 0
-    return int((per_source.get(source_id) or {}).get("articles_new", 0))
+    silent = silence(
+        own, source.id, now=now, interval=interval, silent_after_intervals=silent_after_intervals
+    )
+    if silent is not None:
+        return SourceHealth(
+            source.id,
+            SourceState.SILENT,
+            last,
+            f"no new article in {silent.runs} run(s) in {format_duration(silent.window)}",
+        )
+    return SourceHealth(source.id, SourceState.OK, last, targets.detail if targets else "")
 
 
 def gather_status(
@@ -139,6 +139,9 @@ def gather_status(
     longest = max(intervals.values(), default=settings.default_interval)
     lookback = longest * max(settings.silent_after_intervals, settings.failing_after_runs) * 2
     runs = recent_crawl_runs(session, since=now - lookback)
+    targets: dict[str, list[PollTarget]] = {source.id: [] for source in sources}
+    for target in targets_of_sources(session, targets):
+        targets[target.source_id].append(target)
     health = [
         assess_source(
             source,
@@ -147,6 +150,7 @@ def gather_status(
             interval=intervals[source.id],
             failing_after_runs=settings.failing_after_runs,
             silent_after_intervals=settings.silent_after_intervals,
+            targets=target_failures(targets[source.id], config.crawl.failing_score),
         )
         for source in sources
     ]

@@ -37,6 +37,8 @@ def _counts(events: dict[str, int]) -> dict[str, Any]:
         "articles_known": events.get("articles/already_known", 0)
         + events.get("articles/duplicate", 0),
         "articles_failed": sum(v for k, v in failures.items() if k.startswith("articles/failed/")),
+        "articles_dated": events.get("articles/dated", 0),
+        "extraction_failed": events.get("articles/failed/empty_extraction", 0),
         "failures": failures,
     }
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -239,6 +240,61 @@ class KnownUrl(Base):
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class PollKind(StrEnum):
+    FEED = "feed"
+    SITEMAP = "sitemap"
+    PAGE = "page"
+    HOMEPAGE = "homepage"
+    QUERY = "query"
+
+
+class PollTarget(Base):
+    """A feed, sitemap, list page or homepage that is polled: its validators and its pace.
+
+    Configured targets come from the sources; discovered ones (feeds a homepage announces,
+    sitemaps an index lists) name the page that announced them in ``discovered_from``.
+    """
+
+    __tablename__ = "poll_targets"
+    __table_args__ = (UniqueConstraint("source_id", "url"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[str] = mapped_column(String(64), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    discovered_from: Mapped[str | None] = mapped_column(Text)
+    gone_at: Mapped[datetime | None]
+    """When a discovered target stopped being announced (None: live)."""
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    body_hash: Mapped[str | None] = mapped_column(String(64))
+    first_polled_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_polled_at: Mapped[datetime | None]
+    last_changed_at: Mapped[datetime | None]
+    last_new_at: Mapped[datetime | None]
+    """When a poll last found an article not seen before."""
+    next_poll_at: Mapped[datetime | None] = mapped_column(index=True)
+    interval_seconds: Mapped[float | None] = mapped_column(Float)
+    last_outcome: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    failure_score: Mapped[float] = mapped_column(Float, default=0.0)
+    polls: Mapped[int] = mapped_column(Integer, default=0)
+    items_found: Mapped[int] = mapped_column(Integer, default=0)
+    """Items in the last changed poll (entries, sitemap URLs, article links)."""
+    items_new: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ResolvedLink(Base):
+    """A redirect token (a Google News article link) and the publisher's URL it stands for."""
+
+    __tablename__ = "resolved_links"
+
+    url: Mapped[str] = mapped_column(Text, primary_key=True)
+    resolved_url: Mapped[str] = mapped_column(Text)
+    resolved_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class CrawlRun(Base):
     """One crawl: who asked, which sources, how it ended, and its counts."""
 
@@ -335,6 +391,12 @@ class Digest(Base):
     content: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     job_run_id: Mapped[int | None] = mapped_column(ForeignKey("job_runs.id"))
+    days: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    """How many calendar days the digest covers, ending on ``day``."""
+    trigger: Mapped[str] = mapped_column(
+        String(32), default="scheduler", server_default="scheduler"
+    )
+    """Who produced it: ``scheduler`` (the daily job) or ``cli`` (``veille digest --send``)."""
 
 
 class Seed(Base):
@@ -372,3 +434,62 @@ class SeedComparison(Base):
     compared_at: Mapped[datetime] = mapped_column(default=utcnow)
     seed_count: Mapped[int] = mapped_column(Integer, default=0)
     """How many seeds the corpus had when the article was compared."""
+
+
+class ReviewAction(StrEnum):
+    """What a person decided about a story; each pair is one aspect, the latest decision wins."""
+
+    RELEVANT = "relevant"
+    IRRELEVANT = "irrelevant"
+    TAG = "tag"
+    UNTAG = "untag"
+
+
+class ReviewDecision(Base):
+    """One person's decision about a story: rows are only ever added, never changed.
+
+    The log keeps who decided what and when, so a decision can be undone by a later one and
+    the tagging feedback can be computed from what people actually corrected.
+    """
+
+    __tablename__ = "review_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    story_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stories.id", ondelete="SET NULL"), index=True
+    )
+    """None once the story is gone (merged into another): ``article_id`` then says which."""
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), index=True
+    )
+    """The story's representative when the decision was made; the decision follows it."""
+    action: Mapped[str] = mapped_column(String(16))
+    initiative: Mapped[str | None] = mapped_column(String(32), index=True)
+    """The initiative tagged or untagged; None for relevant and irrelevant."""
+    note: Mapped[str | None] = mapped_column(Text)
+    reviewer: Mapped[str] = mapped_column(String(100))
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class DeliveryStatus(StrEnum):
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class DigestDelivery(Base):
+    """One stored digest sent to one apprise target: outcome, attempts, last error."""
+
+    __tablename__ = "digest_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest_id: Mapped[int] = mapped_column(ForeignKey("digests.id"), index=True)
+    """The stored digest, in the format that was sent."""
+    target: Mapped[str] = mapped_column(Text)
+    """The apprise URL with its secrets masked."""
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    """``sending``, then ``delivered`` or ``failed``."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]

@@ -6,11 +6,13 @@ when the corpus changes. Functions take a session and never commit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Row, Text, cast, delete, select
 from sqlalchemy.orm import Session
 
 from storage.models import Article, Seed, SeedComparison, utcnow
@@ -77,6 +79,8 @@ def articles_stored_since(session: Session, since: datetime) -> list[Article]:
 
 _STATUS_ORDER = ("follow-up", "new", "known")
 """A story is a follow-up if any member adds something; else new; else known."""
+_IN_CHUNK = 500
+"""Ids per ``IN (...)`` list: well under SQLite's and PostgreSQL's limits on parameters."""
 
 
 def story_comparison(session: Session, story_id: int) -> dict[str, Any]:
@@ -86,26 +90,54 @@ def story_comparison(session: Session, story_id: int) -> dict[str, Any]:
     when no member was compared); the nearest seed is the best match of any member; the new
     facts are those of the follow-up members (or of all members of a new story), by key.
     """
-    rows = session.execute(
-        select(SeedComparison)
-        .join(Article, Article.id == SeedComparison.article_id)
-        .where(Article.story_id == story_id)
-        .order_by(SeedComparison.article_id)
-    ).scalars()
+    return story_comparisons(session, [story_id])[story_id]
+
+
+def story_comparisons(session: Session, story_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """:func:`story_comparison` of each of ``story_ids``, in one query per 500 stories."""
+    wanted = sorted(set(story_ids))
+    by_story: dict[int, list[Row[Any]]] = defaultdict(list)
+    for offset in range(0, len(wanted), _IN_CHUNK):
+        rows = session.execute(
+            select(
+                Article.story_id,
+                SeedComparison.status,
+                # Nearest seeds are stored best first (the comparison ranks them): the first
+                # is all a story needs, read by the database rather than decoded here.
+                SeedComparison.nearest[(0, "seed_id")].as_string().label("best_seed"),
+                SeedComparison.nearest[(0, "score")].as_float().label("best_score"),
+                # As text, for json.loads, and decoded only for the members that count.
+                cast(SeedComparison.new_facts, Text).label("new_facts"),
+            )
+            .join(Article, Article.id == SeedComparison.article_id)
+            .where(Article.story_id.in_(wanted[offset : offset + _IN_CHUNK]))
+            .order_by(SeedComparison.article_id)
+        )
+        for row in rows:
+            by_story[row.story_id].append(row)
+    return {story_id: _combine(by_story[story_id]) for story_id in wanted}
+
+
+def _combine(rows: Sequence[Row[Any]]) -> dict[str, Any]:
+    """One story's comparison from its members' (status, best seed, new facts; article order)."""
     comparisons = [row for row in rows if row.status is not None]
     if not comparisons:
         return {"status": None, "nearest_seed": None, "new_facts": [], "members_compared": 0}
     status = next(s for s in _STATUS_ORDER if any(c.status == s for c in comparisons))
-    matches = [match for c in comparisons for match in c.nearest]
-    nearest = max(matches, key=lambda match: match["score"]) if matches else None
+    matched = [c for c in comparisons if c.best_seed is not None]
+    nearest = max(matched, key=lambda c: c.best_score or 0.0) if matched else None
     facts: dict[str, dict[str, Any]] = {}
     for comparison in comparisons:
         if comparison.status == status:
-            for fact in comparison.new_facts:
+            for fact in _json_list(comparison.new_facts):
                 facts.setdefault(fact["key"], {"key": fact["key"], "phrase": fact["phrase"]})
     return {
         "status": status,
-        "nearest_seed": nearest["seed_id"] if nearest else None,
+        "nearest_seed": nearest.best_seed if nearest else None,
         "new_facts": list(facts.values()),
         "members_compared": len(comparisons),
     }
+
+
+def _json_list(value: str | None) -> list[dict[str, Any]]:
+    return [] if value in (None, "[]") else json.loads(value) or []

@@ -1,4 +1,4 @@
-"""Reads and writes of the service's records: job runs, service jobs and instances, digests.
+"""The service's records: job runs, service jobs and instances, digests and their deliveries.
 
 Like :mod:`storage.repository`, every function takes a session and never commits: the
 caller frames the transaction. The one exception is :func:`vacuum_database`, which takes
@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 from storage.models import (
     Article,
     CrawlRun,
+    DeliveryStatus,
     Digest,
+    DigestDelivery,
     JobRun,
     JobStatus,
     RawPage,
@@ -182,10 +184,13 @@ def latest_service_instance(session: Session) -> ServiceInstance | None:
     ).first()
 
 
-def find_digest(session: Session, day: date, timezone: str) -> Digest | None:
+def find_digest(
+    session: Session, day: date, timezone: str, *, trigger: str = "scheduler"
+) -> Digest | None:
+    """The latest digest of ``day`` stored by ``trigger`` (by default: the daily job's)."""
     return session.scalars(
         select(Digest)
-        .where(Digest.day == day, Digest.timezone == timezone)
+        .where(Digest.day == day, Digest.timezone == timezone, Digest.trigger == trigger)
         .order_by(Digest.id.desc())
         .limit(1)
     ).first()
@@ -198,19 +203,66 @@ def add_digest(
     timezone: str,
     content: str,
     format: str = "text",
+    days: int = 1,
+    trigger: str = "scheduler",
     job_run_id: int | None = None,
 ) -> Digest:
+    """One rendering of a digest; a digest stored in several formats is several rows."""
     digest = Digest(
         day=day,
         timezone=timezone,
         format=format,
         content=content,
+        days=days,
+        trigger=trigger,
         created_at=utcnow(),
         job_run_id=job_run_id,
     )
     session.add(digest)
     session.flush()
     return digest
+
+
+def start_delivery(session: Session, *, digest_id: int, target: str) -> DigestDelivery:
+    """A delivery about to be tried: ``sending``, no attempt yet."""
+    delivery = DigestDelivery(
+        digest_id=digest_id,
+        target=target,
+        status=DeliveryStatus.SENDING.value,
+        attempts=0,
+        started_at=utcnow(),
+    )
+    session.add(delivery)
+    session.flush()
+    return delivery
+
+
+def record_delivery_attempt(
+    session: Session,
+    delivery_id: int,
+    *,
+    attempts: int,
+    status: DeliveryStatus,
+    error: str | None = None,
+) -> None:
+    """After each try: how many so far, the outcome once there is one, the last error."""
+    values: dict[str, Any] = {"attempts": attempts, "status": status.value}
+    if error is not None:
+        values["last_error"] = error
+    if status is not DeliveryStatus.SENDING:
+        values["finished_at"] = utcnow()
+    session.execute(update(DigestDelivery).where(DigestDelivery.id == delivery_id).values(**values))
+
+
+def digest_deliveries(session: Session, digest_ids: Iterable[int]) -> list[DigestDelivery]:
+    """The deliveries of these stored digests, oldest first."""
+    return list(
+        session.scalars(
+            select(DigestDelivery)
+            .where(DigestDelivery.digest_id.in_(list(digest_ids)))
+            .order_by(DigestDelivery.id)
+        )
+    )
 
 
 def articles_fetched_between(

@@ -56,6 +56,49 @@ def find_recheck_due(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class DueRecheck:
+    canonical_url: str
+    url: str
+    title: str | None
+    published: datetime
+    target: RecheckTarget
+
+
+def find_source_rechecks(
+    session: Session,
+    source_id: str,
+    *,
+    fetched_after: datetime,
+    checked_before: datetime,
+    limit: int = 200,
+) -> list[DueRecheck]:
+    """A source's articles young enough to be checked again and not checked lately.
+
+    Rechecks do not wait for the article's feed to change: a feed that still lists an
+    article is often byte for byte the same while the article is being corrected.
+    """
+    last_look = func.coalesce(Article.checked_at, Article.fetched_at)
+    rows = session.execute(
+        select(
+            Article.canonical_url, Article.url, Article.title, Article.published, Article.id,
+            Article.etag, Article.last_modified,
+        )
+        .where(
+            Article.source_id == source_id,
+            Article.fetched_at >= fetched_after,
+            last_look <= checked_before,
+            Article.text.is_not(None),
+        )
+        .order_by(last_look)
+        .limit(limit)
+    )  # fmt: skip
+    return [
+        DueRecheck(canonical, url, title, published, RecheckTarget(article_id, etag, modified))
+        for canonical, url, title, published, article_id, etag, modified in rows
+    ]
+
+
 def mark_checked(
     session: Session,
     article_id: int,

@@ -19,6 +19,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "VEILLE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 
+from tests.discovery_site import discovery_site  # noqa: E402,F401  (fixture)
 from tests.fixture_site import news_site  # noqa: E402,F401  (fixture)
 
 

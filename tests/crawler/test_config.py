@@ -106,10 +106,49 @@ def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml", environ={})
 
 
-def test_a_source_without_feeds_is_refused(tmp_path: Path) -> None:
+def test_a_source_with_nothing_to_poll_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, '[[sources]]\nid = "empty"\n')
-    with pytest.raises(ConfigError, match=r"source 'empty': .*at least one entry in 'feeds'"):
+    with pytest.raises(ConfigError, match=r"source 'empty': .*needs something to poll: 'feeds'"):
         load_config(path, environ={})
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ('pages = ["https://a.example/world/"]\nlink_pattern = "(unclosed"',
+         r"source 'q': link_pattern: not a regular expression"),
+        ('feeds = ["https://a.example/rss"]\nlink_pattern = "/20\\\\d+/"',
+         r"'link_pattern' applies to 'pages'"),
+        ('sitemaps = ["ftp://a.example/sitemap.xml"]', r"source 'q': sitemaps.0: not an http"),
+        ('[sources.query]\nengine = "google_news"\nterms = ["WAICO"]',
+         r"source 'q': query: .*language"),
+        ('language = "en"\n[sources.query]\nengine = "bing"\nterms = ["WAICO"]',
+         r"source 'q': query.engine: Input should be 'google_news' or 'gdelt'"),
+        ('language = "en"\n[sources.query]\nengine = "gdelt"\nterms = []',
+         r"source 'q': query.terms: List should have at least 1 item"),
+    ],
+)  # fmt: skip
+def test_bad_discovery_settings_are_named(tmp_path: Path, lines: str, message: str) -> None:
+    path = write(tmp_path, f'[[sources]]\nid = "q"\n{lines}\n')
+    with pytest.raises(ConfigError, match=message):
+        load_config(path, environ={})
+
+
+def test_every_kind_of_source_loads(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[crawl]\nsitemap_max_age_days = 2\n"
+        '[[sources]]\nid = "s"\nsitemaps = ["https://a.example/robots.txt"]\n'
+        "sitemap_max_age_days = 1\n"
+        '[[sources]]\nid = "p"\npages = ["https://a.example/world/"]\npagination_depth = 0\n'
+        '[[sources]]\nid = "h"\nhomepage = "https://a.example/"\n'
+        '[[sources]]\nid = "q"\nlanguage = "fr"\n[sources.query]\nengine = "google_news"\n'
+        'terms = ["Organisation mondiale de coopération en IA"]\n',
+    )
+    config = load_config(path, environ={})
+    assert [s.id for s in config.sources] == ["s", "p", "h", "q"]
+    assert config.crawl.sitemap_max_age_days == 2 and config.sources[0].sitemap_max_age_days == 1
+    assert config.sources[3].query_spec().language == "fr"
 
 
 def test_unknown_source_selection_is_an_error(tmp_path: Path) -> None:

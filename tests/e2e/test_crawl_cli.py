@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -21,11 +22,19 @@ STORED_PATHS = {path for path in ARTICLES}
 ONE_SHOT_PATHS = STORED_PATHS | {"/files/report.pdf", "/news/huge.html", "/news/empty.html"}
 
 
-def veille(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def veille(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     executable = Path(sys.executable).with_name("veille")
     command = [str(executable)] if executable.exists() else [sys.executable, "-m", "scheduler.cli"]
     return subprocess.run(
-        [*command, *args], capture_output=True, text=True, timeout=300, cwd=cwd, check=False
+        [*command, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        check=False,
+        env={**os.environ, **env} if env else None,
     )
 
 
@@ -121,11 +130,15 @@ def test_crawl_stores_clean_articles_once_and_politely(
     for path in ONE_SHOT_PATHS:
         expected = 2 if path == "/news/flaky.html" else 1
         assert news_site.requests_for(path) == expected, path
-    # A 404 may be a page the feed announced early: it is tried again.
+    # The feeds did not change: the Atom feed is not parsed again. The RSS feed is, because
+    # one of its articles failed (a 404 may be a page announced early): it is tried again.
     assert news_site.requests_for("/news/missing.html") == 2
     again = last_run(database_url)
     assert again.articles_new == 0
-    assert again.articles_known == len(articles) + 3  # + the PDF, the huge and the empty page
+    assert again.stats["veille/feeds/unchanged"] == 2  # the Atom feed, the ill-formed one
+    # All but the Atom-only and the ill-formed feed's stories, + the PDF, huge and empty pages.
+    main_feed_known = len(articles) - 2 + 3
+    assert again.articles_known == main_feed_known
 
     export = veille("export", "--config", str(config), "--format", "jsonl")
     assert export.returncode == 0, export.stderr

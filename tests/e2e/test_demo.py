@@ -28,7 +28,7 @@ def test_demo_crawls_the_bundled_site_and_fetches_nothing_twice(tmp_path: Path) 
     second = veille("demo", "--port", port, "--database", database, "--quiet")
     assert second.returncode == 0, second.stdout + second.stderr
     assert re.search(r"articles new\s+0\b", second.stdout)
-    assert re.search(r"already known\s+7\b", second.stdout)
+    assert re.search(r"unchanged\s+2\b", second.stdout)  # both feeds: nothing parsed again
     assert "7 articles stored, in 6 stories" in second.stdout  # the French copy joins its story
 
 

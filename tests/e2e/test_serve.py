@@ -165,7 +165,7 @@ def test_serve_crawls_each_source_on_time_one_run_at_a_time_and_status_shows_it(
     database = open_database(sqlite_url)
     config = tmp_path / "veille.toml"
     config.write_text(
-        news_site.config_text(sqlite_url, timeout='"60s"')
+        news_site.config_text(sqlite_url, timeout='"60s"', poll_min_interval='"2s"')
         + SCHEDULER.format(interval="2s", group="false", grace="3s"),
         encoding="utf-8",
     )
@@ -198,7 +198,9 @@ def test_serve_crawls_each_source_on_time_one_run_at_a_time_and_status_shows_it(
     assert took < 3 + 10
     with Session(database) as session:
         assert_never_two_at_once(session)
-        assert session.scalar(select(func.count()).select_from(Digest)) == 1  # caught up at start
+        stored = session.scalars(select(Digest)).all()  # caught up at start, every format
+        assert sorted(d.format for d in stored) == ["html", "json", "md", "text"]
+        assert len({d.day for d in stored}) == 1
         digest_runs = session.scalars(select(JobRun).where(JobRun.job_id == "digest")).all()
         assert [run.status for run in digest_runs] == ["finished"]
         assert all(run.trigger == "scheduler" for run in session.scalars(select(CrawlRun)))
@@ -227,6 +229,7 @@ autothrottle = false
 download_timeout = "10m"
 retry_times = 0
 timeout = "8s"
+poll_min_interval = "2s"
 
 [[sources]]
 id = "wire"
@@ -323,7 +326,7 @@ def test_sigterm_during_a_crawl_stops_cleanly_with_nothing_half_written(
         assert run.status == "cancelled"
         assert run.source_ids == ["fixture-news", "fixture-troubles"]
         job = session.scalars(select(JobRun).where(JobRun.kind == "crawl")).one()
-        assert (job.job_id, job.status, job.crawl_run_id) == ("crawl:every-1h", "cancelled", run.id)
+        assert (job.job_id, job.status, job.crawl_run_id) == ("crawl:adaptive", "cancelled", run.id)
         assert session.scalars(select(JobRun).where(JobRun.status == "running")).all() == []
         articles = session.scalar(select(func.count(Article.id)))
         assert articles and articles > 0
@@ -338,7 +341,7 @@ def test_sigterm_during_a_crawl_stops_cleanly_with_nothing_half_written(
 
     lines = [json.loads(line) for line in service.output.splitlines() if line.strip()]
     ends = [line for line in lines if line.get("event") == "finished" and line["kind"] == "crawl"]
-    assert ends and ends[-1]["status"] == "cancelled" and ends[-1]["job"] == "crawl:every-1h"
+    assert ends and ends[-1]["status"] == "cancelled" and ends[-1]["job"] == "crawl:adaptive"
     assert ends[-1]["sources"] == ["fixture-news", "fixture-troubles"]
     assert any(line["message"] == "Service stopped" for line in lines)
 
@@ -379,6 +382,7 @@ def test_a_restart_after_the_digest_time_produces_the_missed_digest_once(
                 published=fetched,
                 published_from="page",
                 fetched_at=fetched,
+                relevant=True,
             )
         )
     config = tmp_path / "veille.toml"
@@ -417,8 +421,9 @@ def test_a_restart_after_the_digest_time_produces_the_missed_digest_once(
 
     with Session(engine) as session:
         digests = session.scalars(select(Digest).where(Digest.day == missed)).all()
-        assert len(digests) == 1
-        assert "Stored on the missed day" in digests[0].content
+        assert sorted(d.format for d in digests) == ["html", "json", "md", "text"]
+        text = next(d for d in digests if d.format == "text")
+        assert "Stored on the missed day" in text.content
         runs = session.scalars(select(JobRun).where(JobRun.job_id == "digest")).all()
         assert len(runs) == 1
         assert runs[0].scheduled_for == due

@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
 import feedparser
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.digest_model import (
@@ -29,6 +30,8 @@ from scheduler.digest_model import (
     InitiativeSection,
     MemberLink,
     RunLine,
+    SilentSource,
+    SourceWatch,
     TagLine,
     build_daily_digest,
     digest_from_dict,
@@ -100,6 +103,14 @@ def compared(status: str, seed: str, *facts: str) -> ComparisonRecord:
     )  # fmt: skip
 
 
+WATCH = SourceWatch(
+    intervals={source: timedelta(hours=6)
+               for source in ("wire", "journal", "mirror", "xinhua", "deadsite", "gazette")},
+    silent_after_intervals=4,
+)  # fmt: skip
+"""Every fixture source polled every 6 hours: silent after 24 hours without a new article."""
+
+
 def at(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
 
@@ -118,7 +129,7 @@ def fill_fixture_day(sessions: sessionmaker[Session]) -> None:
         for source_id, name, language in [
             ("wire", "Wire Agency", "en"), ("journal", "Le Journal", "fr"),
             ("mirror", "Mirror News", "en"), ("xinhua", "Xinhua", "zh"),
-            ("deadsite", "Dead Site", "en"),
+            ("deadsite", "Dead Site", "en"), ("gazette", "Quiet Gazette", "en"),
         ]:  # fmt: skip
             upsert_source(session, source_id=source_id, name=name, language=language)
     waico = tag("waico", 3.2, ("World AI Cooperation Organization", "lead"),
@@ -185,30 +196,45 @@ def fill_fixture_day(sessions: sessionmaker[Session]) -> None:
             "Next day.", language="en", published=at(21, 23, 30), fetched=at(21, 23, 30),
             tags=(waico,),
         ))  # fmt: skip
+        # The gazette's last article, about nothing followed; then it goes quiet.
+        store_article(session, record(
+            "gazette", "https://gazette.example/fair.html", "Local fair opens",
+            "The fair opened.", language="en", published=at(18, 8), fetched=at(18, 8),
+            tags=(TagRecord("waico", 0.0, False, ()),),
+        ))  # fmt: skip
         session.add_all([
+            CrawlRun(  # the day before: the gazette has been watched for a day by the 21st
+                trigger="schedule", source_ids=["gazette"], status="finished",
+                started_at=at(20, 20), finished_at=at(20, 20, 1), feeds_polled=1,
+                entries_seen=8, articles_known=8,
+                stats={"per_source": {"gazette": {"feeds_polled": 1, "articles_new": 0}}},
+            ),
             CrawlRun(
-                trigger="schedule", source_ids=["wire", "journal", "deadsite"],
+                trigger="schedule", source_ids=["wire", "journal", "deadsite", "gazette"],
                 status="finished", started_at=at(21, 5, 58), finished_at=at(21, 6, 3),
                 feeds_polled=3, feeds_failed=2, entries_seen=40, articles_new=3,
                 articles_known=30, articles_failed=4,
                 failures={"feeds/failed/http_404": 2, "articles/failed/empty_extraction": 3,
                           "articles/failed/not_html": 1},
                 stats={"per_source": {
-                    "wire": {"feeds_polled": 2, "feeds_failed": 0},
-                    "journal": {"feeds_polled": 1, "feeds_failed": 0},
+                    "wire": {"feeds_polled": 2, "feeds_failed": 0, "articles_new": 2},
+                    "journal": {"feeds_polled": 1, "feeds_failed": 0, "articles_new": 1},
                     "deadsite": {"feeds_polled": 0, "feeds_failed": 2,
                                  "failures": {"feeds/failed/http_404": 2}},
+                    "gazette": {"feeds_polled": 1, "feeds_failed": 0, "articles_new": 0},
                 }},
             ),
             CrawlRun(
-                trigger="manual", source_ids=["xinhua", "deadsite"], status="finished",
+                trigger="manual", source_ids=["xinhua", "deadsite", "gazette"],
+                status="finished",
                 started_at=at(21, 9, 58), finished_at=at(21, 10, 1), feeds_polled=1,
                 feeds_failed=1, entries_seen=5, articles_new=1, articles_known=4,
                 articles_failed=1, failures={"articles/failed/empty_extraction": 1},
                 stats={"per_source": {
-                    "xinhua": {"feeds_polled": 1, "feeds_failed": 0},
+                    "xinhua": {"feeds_polled": 1, "feeds_failed": 0, "articles_new": 1},
                     "deadsite": {"feeds_polled": 0, "feeds_failed": 1,
                                  "failures": {"feeds/failed/http_404": 1}},
+                    "gazette": {"feeds_polled": 1, "feeds_failed": 0, "articles_new": 0},
                 }},
             ),
         ])  # fmt: skip
@@ -218,7 +244,7 @@ def fill_fixture_day(sessions: sessionmaker[Session]) -> None:
 def fixture_digest(sessions: sessionmaker[Session]) -> DailyDigest:
     fill_fixture_day(sessions)
     with sessions() as session:
-        return build_daily_digest(session, DAY, TIMEZONE, labels=LABELS)
+        return build_daily_digest(session, DAY, TIMEZONE, labels=LABELS, watch=WATCH)
 
 
 def check_golden(name: str, rendered: str) -> None:
@@ -252,6 +278,10 @@ def test_the_model_groups_stories_by_initiative(fixture_digest: DailyDigest) -> 
     assert "WAICO tomorrow" not in titles  # 23:30 UTC is the 22nd in Paris
     assert digest.story_count == 4 and digest.article_count == 6
     assert digest.failing_sources == (FailingSource("deadsite", "Dead Site", 2, "http_404"),)
+    # Crawled twice on the day and once the evening before, with no new article: silent.
+    assert digest.silent_sources == (
+        SilentSource("gazette", "Quiet Gazette", 2, at(20, 23), at(18, 8)),
+    )
     assert digest.extraction_failures == (("empty_extraction", 4), ("not_html", 1))
     assert [run.trigger for run in digest.runs] == ["schedule", "manual"]
 
@@ -300,7 +330,8 @@ def test_atom_parses_without_bozo(fixture_digest: DailyDigest) -> None:
 HOSTILE = "<script>alert(1)</script>"
 SAFE_TAGS = {"html", "head", "meta", "title", "style", "body", "main", "h1", "h2", "h3", "p",
              "section", "article", "div", "span", "strong", "em", "a", "ul", "li", "svg",
-             "polyline", "circle"}  # fmt: skip
+             "line", "rect", "time"}  # fmt: skip
+LONG_URL = "https://very-long-host-name.example/" + "a-path-segment/" * 30 + "?q=" + "x" * 200
 
 
 class ElementsAndLinks(HTMLParser):
@@ -334,8 +365,16 @@ def hostile_digest() -> DailyDigest:
     )  # fmt: skip
     linked = replace(story, story_id=2, title="Lone \udcff surrogate", url="https://ok.example/")
     data_url = replace(story, story_id=3, title="data", url="data:text/html,<script>")
+    # Strings without a space to break at, as headlines and facts sometimes are.
+    unbroken = replace(
+        story, story_id=4, title=LONG_URL, url=LONG_URL, new_facts=("9" * 120,),
+        lead="Lead " + "无空格的中文长句" * 40,
+        members=(replace(member, source_name="S" * 150, site="a" * 150 + ".example",
+                         url=LONG_URL),) * 2,
+    )  # fmt: skip
     section = InitiativeSection(
-        initiative="waico", label=f"Label {HOSTILE}", stories=(story, linked, data_url),
+        initiative="waico", label=f"Label {HOSTILE}",
+        stories=(story, linked, data_url, unbroken),
         known=(replace(story, status="known"),), articles=3, new=0, follow_up=3,
         trend=tuple(DayCount(DAY, n) for n in range(7)),
     )  # fmt: skip
@@ -375,6 +414,13 @@ def test_hostile_strings_are_shown_as_text() -> None:
     ("url", "expected"),
     [
         ("https://example.org/a?b=1", "https://example.org/a?b=1"),
+        ("http://example.org", "http://example.org"),
+        ("https://a.example:8080/p?q=1#f", "https://a.example:8080/p?q=1#f"),
+        ("HTTPS://EXAMPLE.ORG/x", "HTTPS://EXAMPLE.ORG/x"),
+        ("https://例子.测试/新闻", "https://例子.测试/新闻"),
+        ("https://example.org/a\tb", "https://example.org/ab"),
+        ("https://example.org/\udc80", "https://example.org/\ufffd"),
+        ("https://[::1/", None),
         ("  http://example.org/\n", "http://example.org/"),
         ("javascript:alert(1)", None),
         ("java\nscript:alert(1)", None),
@@ -394,3 +440,37 @@ def test_lead_is_cut_at_a_word() -> None:
     assert lead_of("short text") == "short text"
     lead = lead_of("word " * 100)
     assert lead.endswith("word…") and len(lead) <= 301
+
+
+def test_review_decisions_are_respected(sessions: sessionmaker[Session]) -> None:
+    """A story marked irrelevant leaves the digest; corrected tags move a story."""
+    from storage.models import Article, Story
+    from storage.reviews import record_decision
+
+    fill_fixture_day(sessions)
+    with sessions() as session:
+        before = build_daily_digest(session, DAY, TIMEZONE, labels=LABELS)
+    budget, *_ = before.sections[0].stories
+    assert budget.story_id is not None
+    with sessions.begin() as session:
+        football = session.scalar(
+            select(Article.story_id).where(Article.title == "Football results")
+        )
+        assert session.get(Story, football) is not None
+        record_decision(session, budget.story_id, "irrelevant", reviewer="alice")
+        record_decision(session, football, "relevant", reviewer="bob")
+        record_decision(session, football, "tag", reviewer="bob", initiative="gaigi")
+    with sessions() as session:
+        after = build_daily_digest(session, DAY, TIMEZONE, labels=LABELS)
+    titles = {
+        section.initiative: [s.title for s in section.stories + section.known]
+        for section in after.sections
+    }
+    assert budget.title not in [t for shown in titles.values() for t in shown]
+    assert "Football results" in titles["gaigi"]
+    [football_story] = [
+        s for section in after.sections for s in section.stories if s.title == "Football results"
+    ]
+    assert football_story.tag_for("gaigi") == TagLine(
+        "gaigi", 1.0, "tagged by bob in review", "review"
+    )

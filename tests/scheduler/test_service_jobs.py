@@ -6,6 +6,8 @@ the run history (catch-up); the digest; how ``veille status`` judges sources; th
 
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
 import sys
 import textwrap
@@ -16,11 +18,13 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from freezegun import freeze_time
-from sqlalchemy import select
+from pytest_httpserver import HTTPServer
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crawler.config import Config, SourceConfig, load_config
 from scheduler.digest import DigestEntry, day_bounds, produce_digest, render_daily_digest
+from scheduler.digest_model import digest_from_dict
 from scheduler.service import (
     CRAWL_EXECUTOR,
     DEFAULT_EXECUTOR,
@@ -30,18 +34,32 @@ from scheduler.service import (
 )
 from scheduler.service_lock import ServiceAlreadyRunning, ServiceLock
 from scheduler.status import SourceState, assess_source
-from storage.models import Article, CrawlRun, Digest, JobRun, RawPage, Source
-from storage.service_repository import add_digest
+from storage.models import (
+    Article,
+    ArticleTag,
+    CrawlRun,
+    Digest,
+    DigestDelivery,
+    JobRun,
+    RawPage,
+    Source,
+)
+from storage.service_repository import add_digest, find_digest
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)  # 11:00 in Paris
 
 
-def write_config(tmp_path: Path, database_url: str, extra: str = "", jitter: str = "2m") -> Config:
+def write_config(
+    tmp_path: Path, database_url: str, extra: str = "", jitter: str = "2m", digest: str = ""
+) -> Config:
     path = tmp_path / "veille.toml"
     path.write_text(
         textwrap.dedent(f"""
         [database]
         url = "{database_url}"
+
+        [digest]
+        {digest}
 
         [scheduler]
         default_interval = "1h"
@@ -104,18 +122,21 @@ def test_crawl_jobs_are_grouped_by_interval_one_instance_each_with_grace_and_jit
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {
         "crawl:every-30m",
-        "crawl:every-1h",
+        "crawl:adaptive",
         "crawl:every-6h",
         "digest",
         "maintenance",
         "heartbeat",
     }
     assert jobs["crawl:every-30m"].args[0].source_ids == ("alpha", "beta")
-    assert jobs["crawl:every-1h"].args[0].source_ids == ("delta",)  # the default interval
+    # A source without an interval: polled at its own pace, the job looks for what is due.
+    assert jobs["crawl:adaptive"].args[0].source_ids == ("delta",)
+    assert jobs["crawl:adaptive"].args[0].due_only
+    assert not jobs["crawl:every-30m"].args[0].due_only
     assert all("off" not in job.args[0].source_ids for job in jobs.values() if job.args)
     for job_id, interval, jitter in (
         ("crawl:every-30m", timedelta(minutes=30), 120),
-        ("crawl:every-1h", timedelta(hours=1), 120),
+        ("crawl:adaptive", timedelta(minutes=10), 60),
         ("crawl:every-6h", timedelta(hours=6), 120),
     ):
         job = jobs[job_id]
@@ -186,7 +207,7 @@ def test_catch_up_from_the_run_history(tmp_path: Path, sqlite_url: str) -> None:
     with freeze_time(NOW):
         jobs = {job.id: job for job in service.build_scheduler().get_jobs()}
     assert jobs["crawl:every-30m"].next_run_time == NOW + timedelta(minutes=20)
-    assert jobs["crawl:every-1h"].next_run_time == NOW  # never ran
+    assert jobs["crawl:adaptive"].next_run_time == NOW  # never ran
     # A run cut short by a stop does not count: the last full run was 9 hours ago.
     assert jobs["crawl:every-6h"].next_run_time == NOW
     assert service._catch_up["crawl:every-6h"] == NOW - timedelta(hours=3)
@@ -195,6 +216,9 @@ def test_catch_up_from_the_run_history(tmp_path: Path, sqlite_url: str) -> None:
 
     with service.sessions.begin() as session:
         session.execute(Digest.__table__.delete())
+        # One sent by hand with ``veille digest --send`` does not stand for the daily one.
+        add_digest(session, day=date(2026, 11, 21), timezone="Europe/Paris", content="x",
+                   trigger="cli")  # fmt: skip
     with freeze_time(NOW):
         jobs = {job.id: job for job in service.build_scheduler().get_jobs()}
     assert jobs["digest"].next_run_time == NOW  # missed while the service was down
@@ -329,6 +353,95 @@ def test_produce_digest_takes_the_day_in_the_configured_time_zone(
     )[0] == timedelta(hours=23)  # the spring DST day
 
 
+def add_relevant_article(session: Session, title: str, fetched: datetime) -> Article:
+    article = add_article(session, "wire", title, fetched)
+    article.relevant = True
+    evidence = [{"phrase": "WAICO", "zone": "title"}]
+    session.add(
+        ArticleTag(
+            article_id=article.id, initiative="waico", score=2.0, relevant=True, evidence=evidence
+        )
+    )
+    session.flush()
+    return article
+
+
+def test_the_digest_job_stores_every_format_then_delivers_it_once(
+    tmp_path: Path, database_url: str, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    hook = f"json://127.0.0.1:{httpserver.port}/hook"
+    config = write_config(tmp_path, database_url, digest=f'deliver_to = ["{hook}"]')
+    service = VeilleService(config)
+    with service.sessions.begin() as session:
+        add_relevant_article(session, "waico-budget", datetime(2026, 11, 21, 9, 0, tzinfo=UTC))
+        add_relevant_article(session, "waico-late", datetime(2026, 11, 21, 23, 30, tzinfo=UTC))
+
+    with freeze_time(NOW):  # 11:00 in Paris on the 22nd: the digest of the 21st is due
+        service.run_digest()
+
+    with service.sessions() as session:
+        run = session.scalars(select(JobRun).where(JobRun.job_id == "digest")).one()
+        rows = {row.format: row for row in session.scalars(select(Digest))}
+        [delivery] = session.scalars(select(DigestDelivery)).all()
+    assert run.status == "finished" and run.error is None
+    assert run.details == {
+        "day": "2026-11-21",
+        "stories": 1,
+        "formats": "text,md,html,json",
+        "delivered": "1 of 1",
+    }
+    assert set(rows) == {"text", "md", "html", "json"}
+    for row in rows.values():
+        assert (row.day, row.days, row.timezone) == (date(2026, 11, 21), 1, "Europe/Paris")
+        assert (row.trigger, row.job_run_id) == ("scheduler", run.id)
+    stored = digest_from_dict(json.loads(rows["json"].content))
+    assert [story.title for section in stored.sections for story in section.stories] == [
+        "waico-budget"  # 00:30 on the 22nd in Paris: tomorrow's digest
+    ]
+    assert "waico-budget" in rows["html"].content and "<svg" in rows["html"].content
+    assert rows["md"].content.startswith("# Veille daily digest for 2026-11-21")
+    assert (delivery.status, delivery.attempts) == ("delivered", 1)
+    assert delivery.digest_id == rows["md"].id  # a webhook gets the Markdown digest
+    [(request, _response)] = httpserver.log
+    assert json.loads(request.get_data())["title"] == "Veille daily digest for 2026-11-21"
+
+    with freeze_time(NOW + timedelta(hours=1)):  # the same digest is due: not produced again
+        service.run_digest()
+    with service.sessions() as session:
+        runs = session.scalars(select(JobRun).order_by(JobRun.id)).all()
+        assert session.scalar(select(func.count()).select_from(Digest)) == 4
+    assert runs[-1].details == {"day": "2026-11-21", "skipped": "produced already"}
+    assert len(httpserver.log) == 1
+    service.engine.dispose()
+
+
+def test_a_delivery_that_finally_fails_fails_the_job_but_the_digest_stays(
+    tmp_path: Path, database_url: str
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"json://127.0.0.1:{probe.getsockname()[1]}/hook"
+    digest = f'deliver_to = ["{dead}"]\ndelivery_attempts = 2\ndelivery_backoff = "10ms"'
+    service = VeilleService(write_config(tmp_path, database_url, digest=digest))
+
+    with freeze_time(NOW):
+        service.run_digest()
+
+    with service.sessions() as session:
+        run = session.scalars(select(JobRun).where(JobRun.job_id == "digest")).one()
+        formats = set(session.scalars(select(Digest.format)))
+        [delivery] = session.scalars(select(DigestDelivery)).all()
+    assert run.status == "failed"
+    assert run.error == f"delivery failed: {dead}"
+    assert run.details["not_delivered"] == dead and run.details["delivered"] == "0 of 1"
+    assert formats == {"text", "md", "html", "json"}  # stored before the delivery was tried
+    assert (delivery.status, delivery.attempts) == ("failed", 2)
+    with service.sessions() as session:  # the service will not produce it again on restart
+        assert find_digest(session, date(2026, 11, 21), "Europe/Paris") is not None
+    service.engine.dispose()
+
+
 # Maintenance
 
 
@@ -437,3 +550,39 @@ def test_a_second_lock_on_the_same_database_is_refused_until_the_first_is_releas
         first.release()
     with ServiceLock(database_url) as again:
         assert again.verify()
+
+
+def test_an_adaptive_crawl_starts_only_when_something_is_due(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storage.poll_state import PollResult, record_poll
+
+    service = VeilleService(write_config(tmp_path, sqlite_url, jitter="0s"))
+    group = next(g for g in service.groups if g.due_only)
+    launched: list[dict[str, object]] = []
+
+    def launch(config: object, sources: list[str], **options: object) -> object:
+        launched.append({"sources": sources, **options})
+        raise RuntimeError("not crawling in this test")
+
+    monkeypatch.setattr("scheduler.service.launch_crawl", launch)
+    service.run_crawl(group)  # delta's feed was never polled: due
+    assert launched[-1]["sources"] == ["delta"] and launched[-1]["due_only"] is True
+
+    now = datetime.now(UTC)
+    with service.sessions.begin() as session:
+        record_poll(
+            session, "delta", "https://delta.example/feed.xml", "feed",
+            PollResult("changed", now, now + timedelta(hours=2), timedelta(hours=2)),
+        )  # fmt: skip
+    service.run_crawl(group)
+    assert len(launched) == 1  # nothing due: no crawl process, no job run
+
+    with service.sessions.begin() as session:
+        record_poll(
+            session, "delta", "https://delta.example/feed.xml", "feed",
+            PollResult("unchanged", now, now - timedelta(seconds=1), timedelta(hours=2)),
+        )  # fmt: skip
+    service.run_crawl(group)
+    assert len(launched) == 2
+    service.engine.dispose()

@@ -1,18 +1,24 @@
-"""The feed spider: polls RSS/Atom/JSON feeds and fetches the articles they link to.
+"""Fetching the articles that polls find: each once, politely, and every failure counted.
 
-Articles already in the database are never requested again: entry links are
-canonicalized and looked up before any request is made. Every refusal and failure
-is logged once and counted under ``veille/...`` stats, and the crawl goes on.
+Entry links are canonicalized and looked up in the database before any request: known
+articles are not requested again, except young ones, rechecked now and then with
+conditional requests to catch corrections. :class:`ArticleSpider` is the base of the
+source spider; it holds no polling logic.
+
+In a dry run (``veille sources check``) nothing is requested or stored: each entry's
+fate is written to a report instead.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
 
-from scrapy import Request, Spider
+from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.http import HtmlResponse, Response, TextResponse
 from sqlalchemy.orm import Session
@@ -20,14 +26,23 @@ from twisted.python.failure import Failure
 
 from crawler.config import SourceConfig
 from crawler.failures import failure_reason
-from crawler.feed_parser import FeedEntry, NotAFeed, parse_feed
+from crawler.feed_parser import FeedEntry
 from storage.crawl_stats import count_event
 from storage.database import create_database_engine, make_session_factory
 from storage.models import UrlOutcome
+from storage.poll_state import forget_body
 from storage.records import FetchedPage
 from storage.repository import find_known_urls, remember_url
 from storage.urls import UnusableUrl, canonicalize_url, host_of
-from storage.versions import RecheckTarget, find_recheck_due, mark_checked
+from storage.versions import (
+    RecheckTarget,
+    find_recheck_due,
+    find_source_rechecks,
+    mark_checked,
+)
+
+if TYPE_CHECKING:
+    from crawler.targets import Target
 
 logger = logging.getLogger(__name__)
 
@@ -40,128 +55,143 @@ def is_allowed_host(url: str, allowed_domains: list[str]) -> bool:
     return any(host == domain or host.endswith("." + domain) for domain in allowed_domains)
 
 
-class FeedSpider(Spider):
-    name = "feeds"
-
-    def __init__(self, sources: list[SourceConfig], **kwargs: Any) -> None:
+class ArticleSpider(Spider):
+    def __init__(self, sources: list[SourceConfig], *, dry_run: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
         self.sources = sources
+        self.dry_run = dry_run
+        self.report: list[dict[str, Any]] = []
         self._handled: set[str] = set()
-        """Canonical URLs requested or found known during this run: feeds overlap."""
+        """Canonical URLs requested or found known during this run: sources overlap."""
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         engine = create_database_engine(crawler.settings["VEILLE_DATABASE_URL"])
         spider._sessions = make_session_factory(engine)
-        spider._max_entries = crawler.settings.getint("VEILLE_MAX_ENTRIES_PER_FEED") or None
+        spider.max_entries = crawler.settings.getint("VEILLE_MAX_ENTRIES_PER_FEED") or None
         recheck_age = crawler.settings.getfloat("VEILLE_RECHECK_AGE")
         spider._recheck_age = timedelta(seconds=recheck_age) if recheck_age > 0 else None
         spider._recheck_every = timedelta(
             seconds=crawler.settings.getfloat("VEILLE_RECHECK_EVERY", 6 * 3600)
         )
+        spider._report_path = crawler.settings.get("VEILLE_CHECK_REPORT")
+        crawler.signals.connect(spider._write_report, signal=signals.spider_closed)
         return spider
 
     def _count(self, event: str, source: SourceConfig, count: int = 1) -> None:
         assert self.crawler.stats is not None
         count_event(self.crawler.stats, event, source.id, count)
 
-    async def start(self) -> AsyncIterator[Request]:
-        for source in self.sources:
-            for feed_url in source.feeds:
-                self._count("feeds/requested", source)
-                yield Request(
-                    feed_url,
-                    callback=self.parse_feed,
-                    errback=self.feed_failed,
-                    meta={"veille_source": source},
-                    dont_filter=True,
-                )
-
-    def parse_feed(self, response: Response) -> Iterator[Request]:
-        source: SourceConfig = response.meta["veille_source"]
-        headers = {
-            name.decode("latin-1").lower(): value.decode("latin-1")
-            for name, value in ((k, response.headers.get(k) or b"") for k in response.headers)
-        }
-        try:
-            feed = parse_feed(response.body, response.url, headers)
-        except NotAFeed as error:
-            logger.warning(
-                "Feed %s of source %s is not a feed (%s, %s): %s",
-                response.url,
-                source.id,
-                headers.get("content-type", "no content-type"),
-                _size(response.body),
-                error,
-            )
-            self._count("feeds/failed/not_a_feed", source)
-            return
-        self._count("feeds/polled", source)
-        if not feed.is_well_formed:
-            logger.warning(
-                "Feed %s of source %s is ill-formed but usable (%d entries): %s",
-                response.url,
-                source.id,
-                len(feed.entries),
-                feed.problem,
-            )
-            self._count("feeds/ill_formed", source)
-        if feed.entries_without_link:
-            self._count("entries/refused/no_link", source, feed.entries_without_link)
-        entries = list(feed.entries)
-        if self._max_entries is not None:
-            entries = entries[: self._max_entries]
-        yield from self._follow_entries(entries, source, response.url)
-
     def _follow_entries(
-        self, entries: list[FeedEntry], source: SourceConfig, feed_url: str
-    ) -> Iterator[Request]:
+        self,
+        entries: list[FeedEntry],
+        source: SourceConfig,
+        from_url: str,
+        poll: tuple[str, str] | None = None,
+    ) -> tuple[list[Request], int, int]:
+        """Requests for the entries' articles, and how many entries were new and seen.
+
+        ``poll`` is the (source id, URL) of the remembered feed, sitemap or page they come from.
+        """
         self._count("entries/seen", source, len(entries))
         candidates: dict[str, FeedEntry] = {}
+        decisions: dict[str, str] = {}
         for entry in entries:
             try:
                 canonical = canonicalize_url(entry.link)
             except UnusableUrl as error:
-                logger.warning("Refused entry link in feed %s: %s", feed_url, error)
+                logger.warning("Refused entry link in %s: %s", from_url, error)
                 self._count("entries/refused/bad_url", source)
+                decisions[entry.link] = "refused: bad URL"
                 continue
             if not is_allowed_host(entry.link, source.allowed_domains):
                 logger.info(
-                    "Skipped %s from feed %s: host not in allowed_domains of source %s",
+                    "Skipped %s from %s: host not in allowed_domains of source %s",
                     entry.link,
-                    feed_url,
+                    from_url,
                     source.id,
                 )
                 self._count("entries/refused/offsite", source)
+                decisions[entry.link] = "refused: not in allowed_domains"
                 continue
             candidates.setdefault(canonical, entry)
         with self._sessions() as session:
             known = find_known_urls(session, candidates)
             due = self._recheck_due(session, [url for url in candidates if url in known])
+        requests: list[Request] = []
+        new = seen = 0
         for canonical, entry in candidates.items():
+            if canonical in known:
+                seen += 1
+            else:
+                new += 1
             if canonical in self._handled:
+                decisions[entry.link] = "already handled in this run"
                 continue
             self._handled.add(canonical)
             meta = {
                 "veille_source": source,
                 "veille_entry": entry,
-                "veille_feed_url": feed_url,
+                "veille_feed_url": from_url,
                 "veille_canonical": canonical,
+                "veille_poll": poll,
             }
+            url = entry.link.split("#", 1)[0]
             if canonical in due:
                 self._count("articles/rechecked", source)
-                yield self._recheck_request(entry.link.split("#", 1)[0], due[canonical], meta)
+                decisions[entry.link] = "known: would be rechecked for changes"
+                if not self.dry_run:
+                    requests.append(self._recheck_request(url, due[canonical], meta))
                 continue
             if canonical in known:
                 self._count("articles/already_known", source)
+                decisions[entry.link] = "known: not fetched again"
                 continue
             self._count("articles/requested", source)
-            yield Request(
-                entry.link.split("#", 1)[0],
-                callback=self.parse_article,
-                errback=self.article_failed,
-                meta=meta,
+            decisions[entry.link] = "new: would be fetched"
+            if not self.dry_run:
+                requests.append(
+                    Request(
+                        url, callback=self.parse_article, errback=self.article_failed, meta=meta
+                    )
+                )
+        if self.dry_run:
+            self.report.append(
+                {
+                    "source": source.id,
+                    "from": from_url,
+                    "entries": [
+                        {
+                            "url": entry.link,
+                            "title": entry.title,
+                            "published": entry.published.isoformat() if entry.published else None,
+                            "decision": decisions.get(entry.link, "skipped"),
+                        }
+                        for entry in entries
+                    ],
+                }
+            )
+        return requests, new, seen
+
+    def report_poll(
+        self, target: Target, status: int | None, entries: int, outcome: str = "parsed"
+    ) -> None:
+        self.report.append(
+            {
+                "source": target.source.id,
+                "poll": target.url,
+                "kind": target.kind.value,
+                "status": status,
+                "outcome": outcome,
+                "entries_found": entries,
+            }
+        )
+
+    def _write_report(self, spider: Spider) -> None:
+        if spider is self and self._report_path:
+            Path(self._report_path).write_text(
+                json.dumps(self.report, ensure_ascii=False, indent=1), encoding="utf-8"
             )
 
     def _recheck_due(self, session: Session, known: list[str]) -> dict[str, RecheckTarget]:
@@ -175,6 +205,34 @@ class FeedSpider(Spider):
             fetched_after=now - self._recheck_age,
             checked_before=now - self._recheck_every,
         )
+
+    def source_rechecks(self, source: SourceConfig) -> list[Request]:
+        """Requests re-checking the source's young articles that are due, feeds or not."""
+        if self._recheck_age is None or self.dry_run:
+            return []
+        now = datetime.now(UTC)
+        with self._sessions() as session:
+            due = find_source_rechecks(
+                session,
+                source.id,
+                fetched_after=now - self._recheck_age,
+                checked_before=now - self._recheck_every,
+            )
+        requests = []
+        for item in due:
+            if item.canonical_url in self._handled:
+                continue
+            self._handled.add(item.canonical_url)
+            self._count("articles/rechecked", source)
+            meta = {
+                "veille_source": source,
+                "veille_entry": FeedEntry(link=item.url, title=item.title),
+                "veille_feed_url": None,
+                "veille_canonical": item.canonical_url,
+                "veille_poll": None,
+            }
+            requests.append(self._recheck_request(item.url, item.target, meta))
+        return requests
 
     def _recheck_request(self, url: str, target: RecheckTarget, meta: dict[str, Any]) -> Request:
         headers = {}
@@ -206,7 +264,7 @@ class FeedSpider(Spider):
                 "Article %s is not HTML (%s, %s): remembered, not fetched again",
                 response.url,
                 content_type.decode("latin-1") if content_type else "no content-type",
-                _size(response.body),
+                size_of(response.body),
             )
             self._count("articles/failed/not_html", source)
             self._remember(response.meta["veille_canonical"], UrlOutcome.NOT_HTML, source.id)
@@ -228,19 +286,6 @@ class FeedSpider(Spider):
             recheck_of=recheck_of,
         )
 
-    def feed_failed(self, failure: Failure) -> None:
-        request = failure.request  # type: ignore[attr-defined]
-        reason = failure_reason(failure)
-        source: SourceConfig = request.meta["veille_source"]
-        logger.warning(
-            "Feed %s of source %s failed: %s (%s)",
-            request.url,
-            source.id,
-            reason,
-            failure.getErrorMessage(),
-        )
-        self._count(f"feeds/failed/{reason}", source)
-
     def article_failed(self, failure: Failure) -> Iterator[FetchedPage]:
         request = failure.request  # type: ignore[attr-defined]
         reason = failure_reason(failure)
@@ -255,6 +300,11 @@ class FeedSpider(Spider):
         self._count(f"articles/failed/{reason}", source)
         if reason == "too_large":
             self._remember(request.meta["veille_canonical"], UrlOutcome.TOO_LARGE, source.id)
+        elif (poll := request.meta.get("veille_poll")) and not self.dry_run:
+            # Not remembered as done: the next poll reads its feed (or page) again, whole,
+            # and asks for this article again. A feed soon drops a page that never comes.
+            with self._sessions.begin() as session:
+                forget_body(session, *poll, due_now=False)
         return iter(())
 
     def _remember(self, canonical_url: str, outcome: UrlOutcome, source_id: str) -> None:
@@ -273,5 +323,5 @@ def _header(response: Response, name: bytes) -> str | None:
     return value.decode("latin-1") if value else None
 
 
-def _size(body: bytes) -> str:
+def size_of(body: bytes) -> str:
     return f"{len(body)} bytes"

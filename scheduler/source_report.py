@@ -1,0 +1,130 @@
+"""Each source's health, for ``veille sources``: its targets' pace and failures, its last run.
+
+A source is judged twice. By its crawl runs (:func:`scheduler.status.assess_source`):
+failing when every poll failed in its last runs, silent when crawled for several of its
+usual intervals without a new article. And by its poll targets: a feed, sitemap or page
+whose failure score reached ``[crawl] failing_score`` is failing, and a source all of whose
+targets fail is failing. The last run gives the figures: items found, new articles, the
+share extracted and the share with a publication date.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from crawler.config import Config, SourceConfig
+from scheduler.status import assess_source
+from storage.models import CrawlRun, PollTarget
+from storage.poll_state import targets_of_sources
+from storage.service_repository import recent_crawl_runs
+from storage.source_health import ended_runs_of, target_failures
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """What one run found for one source."""
+
+    items_found: int
+    new_articles: int
+    extraction_rate: float | None
+    """Share of fetched pages whose text could be extracted (None: nothing was fetched)."""
+    dated_share: float | None
+    """Share of new articles with a publication date from the page or the feed."""
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    source: SourceConfig
+    state: str
+    detail: str
+    targets: int
+    failing_targets: int
+    interval: timedelta | None
+    adaptive: bool
+    last_poll: datetime | None
+    next_poll: datetime | None
+    last_new: datetime | None
+    last_run: RunFigures | None
+
+
+def run_figures(run: CrawlRun, source_id: str) -> RunFigures | None:
+    counts = ((run.stats or {}).get("per_source") or {}).get(source_id)
+    if counts is None:
+        return None
+    new = int(counts.get("articles_new", 0))
+    failed_extraction = int(counts.get("extraction_failed", 0))
+    extracted = new + failed_extraction
+    return RunFigures(
+        items_found=int(counts.get("entries_seen", 0)),
+        new_articles=new,
+        extraction_rate=new / extracted if extracted else None,
+        dated_share=int(counts.get("articles_dated", 0)) / new if new else None,
+    )
+
+
+def _usual_interval(
+    source: SourceConfig, targets: list[PollTarget], default: timedelta
+) -> timedelta:
+    if source.interval is not None:
+        return source.interval
+    intervals = [t.interval_seconds for t in targets if t.interval_seconds]
+    return timedelta(seconds=statistics.median(intervals)) if intervals else default
+
+
+def source_reports(session: Session, config: Config, now: datetime) -> list[SourceReport]:
+    """A report for every configured source (disabled ones too, marked so)."""
+    settings = config.scheduler
+    targets_by_source: dict[str, list[PollTarget]] = {}
+    for target in targets_of_sources(session, [source.id for source in config.sources]):
+        targets_by_source.setdefault(target.source_id, []).append(target)
+    intervals = {
+        source.id: _usual_interval(
+            source, targets_by_source.get(source.id, []), settings.default_interval
+        )
+        for source in config.sources
+    }
+    longest = max(intervals.values(), default=settings.default_interval)
+    lookback = longest * max(settings.silent_after_intervals, settings.failing_after_runs) * 2
+    runs = recent_crawl_runs(session, since=now - lookback)
+    reports = []
+    for source in config.sources:
+        targets = targets_by_source.get(source.id, [])
+        failures = target_failures(targets, config.crawl.failing_score)
+        health = assess_source(
+            source,
+            runs,
+            now=now,
+            interval=intervals[source.id],
+            failing_after_runs=settings.failing_after_runs,
+            silent_after_intervals=settings.silent_after_intervals,
+            targets=failures,
+        )
+        state = "disabled" if not source.enabled else str(health.state)
+        own = ended_runs_of(runs, source.id)
+        reports.append(
+            SourceReport(
+                source=source,
+                state=state,
+                detail=health.detail,
+                targets=len(targets),
+                failing_targets=failures.failing,
+                interval=intervals[source.id],
+                adaptive=source.interval is None,
+                last_poll=max(
+                    (t.last_polled_at for t in targets if t.last_polled_at), default=None
+                ),
+                next_poll=min((t.next_poll_at for t in targets if t.next_poll_at), default=None),
+                last_new=max((t.last_new_at for t in targets if t.last_new_at), default=None),
+                last_run=run_figures(own[0], source.id) if own else None,
+            )
+        )
+    return reports
+
+
+def _latest(moments: Iterable[datetime | None]) -> datetime | None:
+    return max((moment for moment in moments if moment is not None), default=None)
