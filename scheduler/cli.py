@@ -294,6 +294,12 @@ def export(
     database: Annotated[
         str | None, typer.Option(help="Database URL (overrides the configuration).")
     ] = None,
+    include_irrelevant: Annotated[
+        bool,
+        typer.Option(
+            "--include-irrelevant", help="Also the articles of stories people marked irrelevant."
+        ),
+    ] = False,
 ) -> None:
     """Write stored articles as JSON Lines or CSV."""
     config = _load(config_path)
@@ -303,10 +309,14 @@ def export(
     with make_session_factory(engine)() as session:
         articles = iter_articles(session, since=since_time, source_ids=source or None)
         if output is None:
-            count = write_export(articles, sys.stdout, export_format)
+            count = write_export(
+                articles, sys.stdout, export_format, include_irrelevant=include_irrelevant
+            )
         else:
             with output.open("w", encoding="utf-8", newline="") as handle:
-                count = write_export(articles, handle, export_format)
+                count = write_export(
+                    articles, handle, export_format, include_irrelevant=include_irrelevant
+                )
     engine.dispose()
     errors.print(f"{count} article(s) exported", style="dim")
 

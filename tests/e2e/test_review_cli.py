@@ -14,9 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from scheduler.cli import app
-from scheduler.export import ExportFormat, write_export
 from storage.models import ReviewDecision
-from storage.repository import iter_articles
 from tests.e2e.test_crawl_cli import veille
 from tests.storage.test_reviews import ARTICLES, decision_count, store_fixture_day
 
@@ -92,15 +90,11 @@ def test_decisions_from_the_command_line_shape_exports_and_feedback(
     assert by_url[derby_url]["tags"] == "gaigi:reviewed"
     assert cup_url not in by_url
 
-    included = io.StringIO()
-    with sessions() as session:
-        written = write_export(
-            iter_articles(session), included, ExportFormat.JSONL, include_irrelevant=True
-        )
-    assert written == len(ARTICLES)
-    all_rows = {
-        row["canonical_url"]: row for row in map(json.loads, included.getvalue().splitlines())
-    }
+    included = veille("export", "--config", str(config), "--include-irrelevant")
+    assert included.returncode == 0, included.stderr
+    lines = included.stdout.splitlines()
+    assert len(lines) == len(ARTICLES)
+    all_rows = {row["canonical_url"]: row for row in map(json.loads, lines)}
     assert all_rows[cup_url]["relevant"] is False
     assert all_rows[cup_url]["review"]["note"] == "robots at a match"
 
