@@ -10,7 +10,6 @@ share extracted and the share with a publication date.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,11 +17,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from crawler.config import Config, SourceConfig
-from scheduler.status import assess_source
-from storage.models import CrawlRun, PollTarget
-from storage.poll_state import targets_of_sources
-from storage.service_repository import recent_crawl_runs
-from storage.source_health import ended_runs_of, target_failures
+from scheduler.status import judge_sources
+from storage.models import CrawlRun
 
 
 @dataclass(frozen=True)
@@ -67,60 +63,24 @@ def run_figures(run: CrawlRun, source_id: str) -> RunFigures | None:
     )
 
 
-def _usual_interval(
-    source: SourceConfig, targets: list[PollTarget], default: timedelta
-) -> timedelta:
-    if source.interval is not None:
-        return source.interval
-    intervals = [t.interval_seconds for t in targets if t.interval_seconds]
-    return timedelta(seconds=statistics.median(intervals)) if intervals else default
-
-
 def source_reports(session: Session, config: Config, now: datetime) -> list[SourceReport]:
     """A report for every configured source (disabled ones too, marked so)."""
-    settings = config.scheduler
-    targets_by_source: dict[str, list[PollTarget]] = {}
-    for target in targets_of_sources(session, [source.id for source in config.sources]):
-        targets_by_source.setdefault(target.source_id, []).append(target)
-    intervals = {
-        source.id: _usual_interval(
-            source, targets_by_source.get(source.id, []), settings.default_interval
-        )
-        for source in config.sources
-    }
-    longest = max(intervals.values(), default=settings.default_interval)
-    lookback = longest * max(settings.silent_after_intervals, settings.failing_after_runs) * 2
-    runs = recent_crawl_runs(session, since=now - lookback)
     reports = []
-    for source in config.sources:
-        targets = targets_by_source.get(source.id, [])
-        failures = target_failures(targets, config.crawl.failing_score)
-        health = assess_source(
-            source,
-            runs,
-            now=now,
-            interval=intervals[source.id],
-            failing_after_runs=settings.failing_after_runs,
-            silent_after_intervals=settings.silent_after_intervals,
-            targets=failures,
-        )
-        state = "disabled" if not source.enabled else str(health.state)
-        own = ended_runs_of(runs, source.id)
+    for judged in judge_sources(session, config, config.sources, now):
+        source, targets = judged.source, judged.targets
         reports.append(
             SourceReport(
                 source=source,
-                state=state,
-                detail=health.detail,
+                state="disabled" if not source.enabled else str(judged.health.state),
+                detail=judged.health.detail,
                 targets=len(targets),
-                failing_targets=failures.failing,
-                interval=intervals[source.id],
+                failing_targets=judged.failures.failing,
+                interval=judged.interval,
                 adaptive=source.interval is None,
-                last_poll=max(
-                    (t.last_polled_at for t in targets if t.last_polled_at), default=None
-                ),
+                last_poll=_latest(t.last_polled_at for t in targets),
                 next_poll=min((t.next_poll_at for t in targets if t.next_poll_at), default=None),
-                last_new=max((t.last_new_at for t in targets if t.last_new_at), default=None),
-                last_run=run_figures(own[0], source.id) if own else None,
+                last_new=_latest(t.last_new_at for t in targets),
+                last_run=run_figures(judged.runs[0], source.id) if judged.runs else None,
             )
         )
     return reports

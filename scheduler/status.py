@@ -12,6 +12,7 @@ are judged from ``crawl_runs.stats["per_source"]``:
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -129,31 +130,70 @@ def assess_source(
     return SourceHealth(source.id, SourceState.OK, last, targets.detail if targets else "")
 
 
-def gather_status(
-    session: Session, config: Config, now: datetime, *, last_runs: int = 10
-) -> ServiceStatus:
+@dataclass(frozen=True)
+class JudgedSource:
+    """A source's health, with what it was judged on."""
+
+    source: SourceConfig
+    health: SourceHealth
+    targets: list[PollTarget]
+    failures: TargetFailures
+    interval: timedelta
+    """Its usual interval: the configured one, else its polled URLs' median adaptive pace."""
+    runs: list[CrawlRun]
+    """Its ended crawl runs in the lookback window, newest first."""
+
+
+def usual_interval(
+    source: SourceConfig, targets: Sequence[PollTarget], default: timedelta
+) -> timedelta:
+    if source.interval is not None:
+        return source.interval
+    paces = [target.interval_seconds for target in targets if target.interval_seconds]
+    return timedelta(seconds=statistics.median(paces)) if paces else default
+
+
+def judge_sources(
+    session: Session, config: Config, sources: Sequence[SourceConfig], now: datetime
+) -> list[JudgedSource]:
+    """Each source judged from its crawl runs and its polled URLs' failure scores."""
     settings = config.scheduler
-    instance = latest_service_instance(session)
-    sources = config.select_sources()
-    intervals = {s.id: s.interval or settings.default_interval for s in sources}
-    longest = max(intervals.values(), default=settings.default_interval)
-    lookback = longest * max(settings.silent_after_intervals, settings.failing_after_runs) * 2
-    runs = recent_crawl_runs(session, since=now - lookback)
     targets: dict[str, list[PollTarget]] = {source.id: [] for source in sources}
     for target in targets_of_sources(session, targets):
         targets[target.source_id].append(target)
-    health = [
-        assess_source(
+    intervals = {
+        source.id: usual_interval(source, targets[source.id], settings.default_interval)
+        for source in sources
+    }
+    longest = max(intervals.values(), default=settings.default_interval)
+    lookback = longest * max(settings.silent_after_intervals, settings.failing_after_runs) * 2
+    runs = recent_crawl_runs(session, since=now - lookback)
+    judged = []
+    for source in sources:
+        failures = target_failures(targets[source.id], config.crawl.failing_score)
+        health = assess_source(
             source,
             runs,
             now=now,
             interval=intervals[source.id],
             failing_after_runs=settings.failing_after_runs,
             silent_after_intervals=settings.silent_after_intervals,
-            targets=target_failures(targets[source.id], config.crawl.failing_score),
+            targets=failures,
         )
-        for source in sources
-    ]
+        own = ended_runs_of(runs, source.id)
+        judged.append(
+            JudgedSource(source, health, targets[source.id], failures, intervals[source.id], own)
+        )
+    return judged
+
+
+def gather_status(
+    session: Session, config: Config, now: datetime, *, last_runs: int = 10
+) -> ServiceStatus:
+    settings = config.scheduler
+    instance = latest_service_instance(session)
+    judged = judge_sources(session, config, config.select_sources(), now)
+    health = [source.health for source in judged]
     return ServiceStatus(
         instance=instance,
         running=is_service_running(instance, now, settings.heartbeat),
