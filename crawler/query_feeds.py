@@ -21,7 +21,6 @@ from typing import Any, Literal, Protocol
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import feedparser
-from googlenewsdecoder import gnewsdecoder
 
 logger = logging.getLogger(__name__)
 
@@ -428,6 +427,8 @@ def decode_with_googlenewsdecoder(
 ) -> Sequence[Mapping[str, Any]]:
     """The real decoder: one article-page GET per URL (``interval`` apart, ``timeout`` per
     HTTP request), then one batch POST to Google."""
+    from googlenewsdecoder import gnewsdecoder  # requests and more: only when decoding
+
     result = gnewsdecoder(urls, interval=interval, timeout=timeout)
     return result if isinstance(result, list) else [result]
 
