@@ -18,7 +18,8 @@ of seeds with other boilerplate, a third seeds with an added paragraph of new nu
 third new documents made the same way as the seeds.
 
 Also printed: the time to prepare a seed (tagging, facts, signature, sentences), to build the
-index, the statuses found and the peak memory of the process. The statuses are no measure of
+index, the statuses found, how many new facts the follow-ups have and list, and the peak memory
+of the process. The statuses are no measure of
 quality: the synthetic documents are made of the seeds' own sentences, so most articles are
 (rightly) known; the quality of the comparison is what ``tests/pipelines/test_seed_compare.py``
 checks, on the real seeds.
@@ -44,7 +45,13 @@ FIXTURES = REPO_ROOT / "tests" / "data" / "seeds"
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from pipelines.seed_compare import SeedDocument, SeedIndex, prepare_seed, split_sentences  # noqa: E402
+from pipelines.seed_compare import (  # noqa: E402
+    NEW_FACTS_LIMIT,
+    SeedDocument,
+    SeedIndex,
+    prepare_seed,
+    split_sentences,
+)
 from pipelines.tagging import tag_article  # noqa: E402
 from pipelines.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
 
@@ -203,11 +210,14 @@ def run(seed_count: int, article_count: int, random_seed: int, seed_dir: Path) -
         index.compare(None, text, language, tags)
     times: list[float] = []
     statuses: Counter[str] = Counter()
+    new_facts: list[tuple[int, int]] = []  # (found, listed) for each follow-up
     for language, text, tags in tagged:
         started = time.perf_counter()
         result = index.compare(None, text, language, tags)
         times.append(time.perf_counter() - started)
         statuses[result.status or "none"] += 1
+        if result.status == "follow-up":
+            new_facts.append((result.new_fact_count, len(result.new_facts)))
     times_ms = [t * 1000 for t in times]
     print(
         f"compare, {len(times)} articles against {len(index)} seeds: "
@@ -215,6 +225,13 @@ def run(seed_count: int, article_count: int, random_seed: int, seed_dir: Path) -
         f"max {max(times_ms):.1f} ms"
     )
     print("statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
+    if new_facts:
+        found = [count for count, _listed in new_facts]
+        print(
+            f"new facts of a follow-up: median {statistics.median(found):g}, "
+            f"max {max(found)}; listed: at most {max(listed for _count, listed in new_facts)} "
+            f"(NEW_FACTS_LIMIT {NEW_FACTS_LIMIT})"
+        )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory of the process: {peak:.0f} MB")
 

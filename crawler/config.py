@@ -155,6 +155,9 @@ class CrawlConfig(_Section):
     recheck_every: Duration = timedelta(hours=6)
     timeout: Duration = timedelta(hours=1)
     log_level: str = "INFO"
+    workers: int | None = Field(None, ge=0)
+    """Worker processes that prepare the pages (extraction, tagging, fingerprints); None: one
+    per CPU, 0: none, the crawl process does it."""
 
     @field_validator("recheck_age", mode="before")
     @classmethod
@@ -390,6 +393,8 @@ class SeedsConfig(_Section):
     directory: Path | None = None
     reevaluate: Duration = timedelta(days=30)
     """When seeds are added, articles stored in this last period are compared again."""
+    new_facts_limit: int = Field(8, ge=1)
+    """How many new facts of a follow-up are listed, the most specific first."""
 
     @field_validator("directory")
     @classmethod

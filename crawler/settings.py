@@ -60,5 +60,7 @@ def build_settings(config: Config, *, crawl_run_id: int | None = None) -> dict[s
         "VEILLE_RECHECK_EVERY": crawl.recheck_every.total_seconds(),
         "VEILLE_TAXONOMY_PATH": str(config.tagging.taxonomy) if config.tagging.taxonomy else None,
         "VEILLE_DEDUP_THRESHOLD": config.dedup.threshold,
+        "VEILLE_CPU_WORKERS": crawl.workers,
+        "VEILLE_NEW_FACTS_LIMIT": config.seeds.new_facts_limit,
         "VEILLE_DEDUP_WINDOW_DAYS": config.dedup.window.total_seconds() / 86400,
     }

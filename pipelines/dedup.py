@@ -9,6 +9,12 @@ article in its story and persists its signature.
 The LSH index holds the signatures of the articles stored in the last ``VEILLE_DEDUP_WINDOW_DAYS``
 days: it is loaded from the database when the crawl opens, so a copy found tomorrow, after a
 restart, still joins today's story, and memory stays bounded by the window.
+
+The fingerprints are computed ahead, in the crawl's CPU pool (:func:`fingerprint_article`); the
+lookups run here, in the crawl process, one article after the other. An article that passes
+joins the index at once, under a provisional key (:data:`PENDING`, then its canonical URL):
+Scrapy announces a stored item (``item_scraped``, when it gets its article id as a key) only
+after other articles may have been checked, and a copy among those must still find it.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Self
 from scrapy import signals
 from scrapy.crawler import Crawler
 
+from pipelines.cpu_pool import PreparedArticle
 from pipelines.fingerprint import (
     DEFAULT_THRESHOLD,
     NearDuplicateIndex,
@@ -33,13 +40,28 @@ from pipelines.fingerprint import (
 )
 from storage.crawl_stats import count_event
 from storage.database import create_database_engine, make_session_factory
-from storage.records import ArticleRecord, CopyCheck, CopyKind
+from storage.records import ArticleRecord, CopyCheck, CopyKind, FetchedPage
 from storage.stories import find_by_canonical_url, find_copy_by_fingerprint, iter_signatures
 from storage.urls import UnusableUrl, canonicalize_url
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_WINDOW_DAYS = 30
+PENDING = "pending:"
+"""Index keys of articles passed in this crawl whose article id is not known yet: this, then
+the canonical URL."""
+
+
+def fingerprint_article(record: ArticleRecord) -> CopyCheck:
+    """The article's fingerprints and no verdict yet: what :func:`check_copy` looks up, and all
+    of its CPU-bound work. Both are None for a text with no letters or digits."""
+    text = record.extracted.text
+    try:
+        fingerprint = content_fingerprint(text)
+        signature = minhash_signature(text, record.extracted.language)
+    except ValueError:  # no letters or digits: nothing to compare
+        return CopyCheck(None, None)
+    return CopyCheck(fingerprint, signature_to_bytes(signature))
 
 
 def check_copy(
@@ -47,15 +69,14 @@ def check_copy(
     index: NearDuplicateIndex,
     find_exact: Callable[[str], int | None],
     find_canonical: Callable[[str], int | None],
+    fingerprints: CopyCheck | None = None,
 ) -> CopyCheck:
-    """The verdict on one article, given lookups of stored ids by fingerprint and by URL."""
-    text = record.extracted.text
-    try:
-        fingerprint = content_fingerprint(text)
-        signature = minhash_signature(text, record.extracted.language)
-    except ValueError:  # no letters or digits: nothing to compare
+    """The verdict on one article, given lookups of stored ids by fingerprint and by URL, and
+    its :func:`fingerprint_article` if computed already."""
+    check = fingerprints if fingerprints is not None else fingerprint_article(record)
+    fingerprint, signature_bytes = check.fingerprint, check.signature
+    if fingerprint is None or signature_bytes is None:
         return CopyCheck(None, None)
-    signature_bytes = signature_to_bytes(signature)
     exact = find_exact(fingerprint)
     if exact is not None:
         return CopyCheck(fingerprint, signature_bytes, exact, CopyKind.EXACT, 1.0)
@@ -69,10 +90,15 @@ def check_copy(
             original = find_canonical(target)
             if original is not None:
                 return CopyCheck(fingerprint, signature_bytes, original, CopyKind.CANONICAL)
-    match = index.find_match(signature)
+    match = index.find_match(signature_from_bytes(signature_bytes))
     if match is not None:
         key, similarity = match
-        return CopyCheck(fingerprint, signature_bytes, int(key), CopyKind.NEAR, similarity)
+        # A pending article was stored when its turn came, before this one's (or dropped as a
+        # page stored already: then that stored page is the original).
+        pending = key.startswith(PENDING)
+        original = find_canonical(key.removeprefix(PENDING)) if pending else int(key)
+        if original is not None:
+            return CopyCheck(fingerprint, signature_bytes, original, CopyKind.NEAR, similarity)
     return CopyCheck(fingerprint, signature_bytes)
 
 
@@ -81,6 +107,8 @@ class DedupPipeline:
         self.crawler = crawler
         self.window = window
         self.index = NearDuplicateIndex(threshold=threshold)
+        self._pending: dict[str, FetchedPage] = {}
+        """Provisional index keys, with the page of the article that holds each."""
         self._engine = create_database_engine(database_url)
         self._sessions = make_session_factory(self._engine)
 
@@ -94,6 +122,8 @@ class DedupPipeline:
             timedelta(days=settings.getfloat("VEILLE_DEDUP_WINDOW_DAYS", DEFAULT_WINDOW_DAYS)),
         )
         crawler.signals.connect(pipeline.item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(pipeline.item_left, signal=signals.item_dropped)
+        crawler.signals.connect(pipeline.item_left, signal=signals.item_error)
         return pipeline
 
     def open_spider(self) -> None:
@@ -127,7 +157,9 @@ class DedupPipeline:
                 found = find_by_canonical_url(session, url)
                 return found.id if found is not None else None
 
-            check = check_copy(item, self.index, find_exact, find_canonical)
+            fingerprints = item.fingerprints if isinstance(item, PreparedArticle) else None
+            check = check_copy(item, self.index, find_exact, find_canonical, fingerprints)
+        self._hold(item, check)
         assert self.crawler.stats is not None
         event = f"stories/{check.kind.value}_copy" if check.kind else "stories/new"
         count_event(self.crawler.stats, event, item.page.source_id)
@@ -141,16 +173,39 @@ class DedupPipeline:
             )
         return replace(item, copy_check=check)
 
+    def _hold(self, item: ArticleRecord, check: CopyCheck) -> None:
+        """The article joins the index under a provisional key until it is announced stored."""
+        if check.signature is None or check.kind is CopyKind.EXACT:
+            return
+        key = PENDING + item.canonical_url
+        if key not in self.index:  # else the same page twice: the second is not stored
+            self.index.add(key, signature_from_bytes(check.signature))
+            self._pending[key] = item.page
+
+    def _release(self, item: ArticleRecord) -> None:
+        key = PENDING + item.canonical_url
+        if self._pending.get(key) is item.page:
+            del self._pending[key]
+            self.index.remove(key)
+
     def item_scraped(self, item: object) -> None:
         """Once stored, an article's signature joins the index for the rest of the crawl."""
-        if not isinstance(item, ArticleRecord) or item.article_id is None:
+        if not isinstance(item, ArticleRecord):
             return
+        self._release(item)
         check = item.copy_check
-        if check is None or check.signature is None or check.kind is CopyKind.EXACT:
+        if item.article_id is None or check is None or check.signature is None:
+            return
+        if check.kind is CopyKind.EXACT:
             return
         key = str(item.article_id)
         if key not in self.index:
             self.index.add(key, signature_from_bytes(check.signature))
+
+    def item_left(self, item: object) -> None:
+        """A dropped or failed article leaves the index (a page stored already, an error)."""
+        if isinstance(item, ArticleRecord):
+            self._release(item)
 
     def close_spider(self) -> None:
         self._engine.dispose()

@@ -1,20 +1,22 @@
 """Article extraction: page bytes to clean text and metadata, and the choice of a publication date.
 
 The functions here are pure (apart from reading the clock in :func:`extract`) so that tests and
-``bench/extraction.py`` call them directly; the Scrapy pipeline is a thin adapter over them.
-trafilatura's ``Document`` is converted into our own :class:`~storage.records.Extracted` here and
-goes no further.
+``bench/extraction.py`` call them directly; the Scrapy pipeline is a thin adapter over them,
+which has them run in the crawl's CPU pool (:mod:`pipelines.cpu_pool`). trafilatura's
+``Document`` is converted into our own :class:`~storage.records.Extracted` here and goes no
+further.
 """
 
 from __future__ import annotations
 
 import codecs
 import logging
+from collections.abc import Callable
 from copy import copy
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
-from typing import Self
+from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit
 
 from lxml.html import HtmlElement
@@ -26,12 +28,17 @@ from trafilatura.settings import Document, Extractor
 from trafilatura.utils import detect_encoding, load_html
 from w3lib.encoding import html_to_unicode, http_content_type_encoding
 
+from pipelines.cpu_pool import CpuPool, PreparedArticle, WorkerCrashed, cpu_workers
 from storage.crawl_stats import count_event
 from storage.database import create_database_engine, make_session_factory
 from storage.models import UrlOutcome
+from storage.poll_state import forget_body
 from storage.records import ArticleRecord, Extracted, FetchedPage, PublishedFrom
 from storage.repository import remember_url
 from storage.urls import canonicalize_url
+
+if TYPE_CHECKING:
+    from pipelines.page_analysis import PageJob
 
 logger = logging.getLogger(__name__)
 
@@ -292,6 +299,32 @@ def _declared_canonical_url(document_url: str | None, url: str) -> str | None:
     return document_url
 
 
+def build_article(page: FetchedPage) -> ArticleRecord | None:
+    """The extraction stage for one page: its article record, with the publication date chosen
+    and the feed entry's title when the page states none; None when the page has no article
+    text (:func:`extract`)."""
+    extracted = extract(
+        page.body,
+        page.final_url,
+        encoding=http_content_type_encoding(page.content_type),
+        language_hint=page.language_hint,
+    )
+    if extracted is None:
+        return None
+    published, published_from = choose_published(
+        extracted.published, page.feed_published, page.fetched_at
+    )
+    if extracted.title is None and page.feed_title:
+        extracted = replace(extracted, title=page.feed_title)
+    return ArticleRecord(
+        page=page,
+        extracted=extracted,
+        canonical_url=canonicalize_url(page.final_url),
+        published=published,
+        published_from=published_from,
+    )
+
+
 class EmptyExtraction(DropItem):
     """trafilatura found no article text in the page."""
 
@@ -299,48 +332,81 @@ class EmptyExtraction(DropItem):
 class ExtractionPipeline:
     """Turns a fetched page into an :class:`ArticleRecord`, or drops it as EmptyExtraction.
 
-    An empty page is remembered, so that it is not fetched again on every run.
+    The CPU-bound work of this stage and of the later ones for the page
+    (:func:`pipelines.page_analysis.prepare_page`) runs in the crawl's :class:`CpuPool`,
+    awaited, so that downloads go on meanwhile; the later stages find it done on the record.
+    An empty page is remembered, so that it is not fetched again on every run; a page lost
+    with a crashed worker is not, so that the next poll of its feed asks for it again.
     """
 
-    def __init__(self, crawler: Crawler, database_url: str) -> None:
+    pool: CpuPool
+    _job: PageJob
+    _prepare: Callable[[FetchedPage, PageJob], PreparedArticle | None]
+
+    def __init__(
+        self, crawler: Crawler, database_url: str, taxonomy_path: str | None, workers: int
+    ) -> None:
         self.crawler = crawler
+        self.workers = workers
+        self._taxonomy_path = taxonomy_path
         self._engine = create_database_engine(database_url)
         self._sessions = make_session_factory(self._engine)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler, crawler.settings["VEILLE_DATABASE_URL"])
-
-    def process_item(self, item: FetchedPage) -> ArticleRecord:
-        assert self.crawler.stats is not None
-        extracted = extract(
-            item.body,
-            item.final_url,
-            encoding=http_content_type_encoding(item.content_type),
-            language_hint=item.language_hint,
+        settings = crawler.settings
+        return cls(
+            crawler,
+            settings["VEILLE_DATABASE_URL"],
+            settings.get("VEILLE_TAXONOMY_PATH"),
+            cpu_workers(settings),
         )
-        canonical_url = canonicalize_url(item.final_url)
-        if extracted is None:
+
+    def open_spider(self) -> None:
+        # page_analysis builds on build_article() above: imported here, not at the top of the
+        # module, so that the two do not import each other.
+        from pipelines.page_analysis import PageJob, prepare_page, prepare_worker
+
+        with self._sessions() as session:
+            self._job = PageJob.for_crawl(self._taxonomy_path, session)
+        self._prepare = prepare_page
+        self.pool = CpuPool(self.workers, prepare_worker, (self._job,))
+        assert self.crawler.stats is not None
+        self.crawler.stats.set_value("veille/cpu_pool/workers", self.pool.workers)
+
+    async def process_item(self, item: FetchedPage) -> ArticleRecord:
+        assert self.crawler.stats is not None
+        try:
+            prepared = await self.pool.run(self._prepare, item, self._job)
+        except WorkerCrashed:
+            self._lost_with_worker(item)
+            raise
+        if prepared is None:
             logger.warning("No article text in %s: remembered, not fetched again", item.final_url)
             count_event(self.crawler.stats, "articles/failed/empty_extraction", item.source_id)
             with self._sessions.begin() as session:
-                for url in {canonical_url, canonicalize_url(item.url)}:
+                for url in {canonicalize_url(item.final_url), canonicalize_url(item.url)}:
                     remember_url(
                         session, url, UrlOutcome.EMPTY_EXTRACTION, source_id=item.source_id
                     )
             raise EmptyExtraction(f"no article text in {item.final_url}")
-        published, published_from = choose_published(
-            extracted.published, item.feed_published, item.fetched_at
+        return replace(prepared, page=item)  # the worker sent back the page without its body
+
+    def _lost_with_worker(self, item: FetchedPage) -> None:
+        assert self.crawler.stats is not None
+        logger.warning(
+            "Page %s lost: the worker process preparing it died; its feed is read again at "
+            "the next poll",
+            item.final_url,
         )
-        if extracted.title is None and item.feed_title:
-            extracted = replace(extracted, title=item.feed_title)
-        return ArticleRecord(
-            page=item,
-            extracted=extracted,
-            canonical_url=canonical_url,
-            published=published,
-            published_from=published_from,
-        )
+        count_event(self.crawler.stats, "articles/failed/worker_crashed", item.source_id)
+        if item.feed_url and item.recheck_of is None:
+            # As for a page that failed to download (crawler.spiders.articles.article_failed).
+            with self._sessions.begin() as session:
+                forget_body(session, item.source_id, item.feed_url, due_now=False)
 
     def close_spider(self) -> None:
+        self.pool.shutdown()
+        assert self.crawler.stats is not None
+        self.crawler.stats.set_value("veille/cpu_pool/peak_waiting", self.pool.peak_waiting)
         self._engine.dispose()

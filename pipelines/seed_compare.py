@@ -56,6 +56,15 @@ number (another meeting on 12 December, another 10 projects), and a fact is new 
 story when the seeds about the story lack it. Ubiquitous facts are never new. Each key is
 listed once, at its first mention.
 
+A follow-up can state dozens of new facts, and the digest shows them on one line, so they are
+ranked and only the first :data:`NEW_FACTS_LIMIT` (8; ``new_facts_limit`` of
+:class:`SeedIndex`, the ``VEILLE_NEW_FACTS_LIMIT`` setting in a crawl) are listed;
+``new_fact_count`` and the status reason count them all. Specific before generic: amounts,
+percentages, counts with what they count ("3,000 engineers") and days first; then names in
+quotation marks or of several words, ordinals and months; then other names and bare numbers;
+years and numbers below 10 last. Within a rank, the rarest in the corpus first, then in the
+order of the text.
+
 **Novel sentences** are the article's sentences of at least :data:`MIN_SENTENCE_TOKENS`
 tokens that no seed sentence covers. A seed sentence covers one in the same language when it
 contains at least :data:`SENTENCE_COVERED` of its token 3-grams (normalised text, as for
@@ -76,7 +85,9 @@ to seeds, initiatives through a seed × initiative matrix, all summed in numpy a
 seeds that are reported or decide the status get a full account. ``bench/seeddiff.py``: with
 1,000 seeds of about 400 words, comparing one article takes 7-9 ms (median; 12 ms at the 95th
 percentile), of which extracting the article's facts is about half; building the index
-takes about 2 s, after 8 ms per seed for :func:`prepare_seed` (mostly tagging).
+takes about 2 s, after 8 ms per seed for :func:`prepare_seed` (mostly tagging). In a crawl, the
+article's facts (:func:`article_facts`) are extracted ahead, in the crawl's CPU pool
+(:mod:`pipelines.page_analysis`), and :meth:`SeedIndex.compare` is given them.
 """
 
 from __future__ import annotations
@@ -95,13 +106,18 @@ from typing import Literal, Self
 import numpy as np
 from datasketch import LeanMinHash
 from scrapy.crawler import Crawler
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from pipelines.cpu_pool import PreparedArticle
 from pipelines.facts import (
     Fact,
     date_index_keys,
     date_query_keys,
     extract_facts,
+    is_counted,
     is_hard_fact,
+    is_quoted,
 )
 from pipelines.fingerprint import (
     NearDuplicateIndex,
@@ -114,12 +130,15 @@ from pipelines.taxonomy import Taxonomy, load_taxonomy_once
 from pipelines.text_normalization import NormalizedText, normalize_text
 from storage.crawl_stats import count_event
 from storage.database import create_database_engine, make_session_factory
+from storage.models import Seed
 from storage.records import ArticleRecord, ComparisonRecord
 from storage.seeds import list_seeds
 
 logger = logging.getLogger(__name__)
 
 Status = Literal["known", "follow-up", "new"]
+ArticleFacts = tuple[Sequence[Fact], Sequence[Fact]]
+"""The facts of an article's text, and of its title."""
 
 KNOWN_JACCARD = 0.5
 KNOWN_CONTAINMENT = 0.6
@@ -141,9 +160,12 @@ SENTENCE_POSTINGS_LIMIT = 64
 """A token 3-gram in more seed sentences than this finds no candidates outside the related
 seeds (it is a set phrase, such as « de l'intelligence artificielle »)."""
 REASON_FACTS_LIMIT = 12
+NEW_FACTS_LIMIT = 8
+"""How many new facts a comparison lists, the most telling first; it counts them all."""
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+")
+_CJK_WORD = re.compile(f"[{_CJK}]")
 _ABBREVIATIONS = frozenset(
     {"m", "mm", "mme", "mlle", "mr", "mrs", "ms", "dr", "prof", "st", "ste", "no", "nos", "vol",
      "p", "pp", "cf", "ex", "fig", "inc", "ltd", "co", "corp", "gen", "gov", "sen", "rep", "jr",
@@ -200,6 +222,8 @@ class Comparison:
     status_seed_id: str | None
     """The seed that decided the status (copied, translated or followed up), if any."""
     status_reason: str
+    new_fact_count: int
+    """All the new facts, of which ``new_facts`` lists the first few."""
 
 
 def split_sentences(text: str) -> list[Sentence]:
@@ -277,6 +301,12 @@ def _sentence_shingles(tokens: Sequence[str]) -> frozenset[str]:
 
 def _language(code: str | None) -> str:
     return re.split(r"[-_]", code.lower())[0] if code else "und"
+
+
+def article_facts(title: str | None, text: str, language: str) -> ArticleFacts:
+    """The facts of an article's text and of its title: the part of comparing an article that
+    needs no seed, and most of its work."""
+    return extract_facts(text, language), (extract_facts(title, language) if title else [])
 
 
 def prepare_seed(
@@ -382,7 +412,12 @@ class SeedIndex:
     token 3-grams to seed sentences. Evidence is gathered for all seeds at once, in arrays.
     """
 
-    def __init__(self, seeds: Iterable[SeedDocument]) -> None:
+    def __init__(
+        self, seeds: Iterable[SeedDocument], new_facts_limit: int = NEW_FACTS_LIMIT
+    ) -> None:
+        if new_facts_limit < 1:
+            raise ValueError(f"new_facts_limit must be at least 1, not {new_facts_limit}")
+        self._new_facts_limit = new_facts_limit
         self._seeds: list[_Seed] = []
         self._positions: dict[str, int] = {}
         self._lsh = NearDuplicateIndex()
@@ -458,15 +493,22 @@ class SeedIndex:
     # --- Comparing ------------------------------------------------------------------------------
 
     def compare(
-        self, article_title: str | None, article_text: str, language: str, tags: Iterable[str]
+        self,
+        article_title: str | None,
+        article_text: str,
+        language: str,
+        tags: Iterable[str],
+        extracted_facts: ArticleFacts | None = None,
     ) -> Comparison:
         """How the article relates to the seeds (see the module docstring). ``tags`` are the
-        article's relevant initiative ids."""
+        article's relevant initiative ids; ``extracted_facts``, its :func:`article_facts` if
+        extracted already."""
         tag_set = frozenset(tags)
         article_language = _language(language)
         normalized = normalize_text(article_text)
-        text_facts = extract_facts(article_text, language)
-        title_facts = extract_facts(article_title, language) if article_title else []
+        text_facts, title_facts = extracted_facts or article_facts(
+            article_title, article_text, language
+        )
         facts = self._article_facts(text_facts, title_facts)
         found = shingles(article_text, language)
         evidence = self._evidence(article_text, found, facts, tag_set)
@@ -478,28 +520,31 @@ class SeedIndex:
         candidates = {
             position: self._candidate(position, evidence, facts, tag_set) for position in related
         }
-        new_facts = [
-            item.fact
-            for item in facts.values()
-            if item.in_text and not item.ubiquitous and not item.seeds & related
-        ]
+        new_facts = _by_interest(
+            [
+                item
+                for item in facts.values()
+                if item.in_text and not item.ubiquitous and not item.seeds & related
+            ]
+        )
         status, reason = self._status(
-            tag_set, candidates.get(decided) if decided is not None else None, kind, new_facts,
-            facts,
+            tag_set, candidates.get(decided) if decided is not None else None, kind,
+            len(new_facts), facts,
         )  # fmt: skip
         return Comparison(
             status=status,
             nearest=[self._match(candidates[p], len(found), article_language) for p in near],
-            new_facts=new_facts,
+            new_facts=[item.fact for item in new_facts[: self._new_facts_limit]],
             novel_sentences=self._novel_sentences(
                 article_text, normalized, text_facts, facts, related
             ),
             status_seed_id=self._seeds[decided].document.id if decided is not None else None,
             status_reason=reason,
+            new_fact_count=len(new_facts),
         )
 
     def _article_facts(
-        self, text_facts: list[Fact], title_facts: list[Fact]
+        self, text_facts: Sequence[Fact], title_facts: Sequence[Fact]
     ) -> dict[str, _ArticleFact]:
         """Each distinct key once (its first mention in the text, else in the title), with the
         seeds stating it and its weight."""
@@ -639,7 +684,7 @@ class SeedIndex:
         tags: frozenset[str],
         candidate: _Candidate | None,
         kind: str,
-        new_facts: list[Fact],
+        new_fact_count: int,
         facts: dict[str, _ArticleFact],
     ) -> tuple[Status | None, str]:
         if not tags:
@@ -666,10 +711,10 @@ class SeedIndex:
                 f"(all {hard} of its numbers and dates are in the seed; shared: {shared})"
             )
         initiatives = ", ".join(sorted(candidate.shared_tags))
-        if new_facts:
+        if new_fact_count:
             return "follow-up", (
                 f"follow-up of {seed}: same initiative ({initiatives}) and thread ({shared}), "
-                f"with {len(new_facts)} new fact{'s' if len(new_facts) > 1 else ''}"
+                f"with {new_fact_count} new fact{'s' if new_fact_count > 1 else ''}"
             )
         return "known", f"known: same initiative ({initiatives}) and thread as {seed}, nothing new"
 
@@ -708,7 +753,7 @@ class SeedIndex:
         self,
         article_text: str,
         normalized: NormalizedText,
-        text_facts: list[Fact],
+        text_facts: Sequence[Fact],
         facts: dict[str, _ArticleFact],
         related: set[int],
     ) -> list[Sentence]:
@@ -770,6 +815,30 @@ def _by_strength(items: list[_ArticleFact]) -> list[_ArticleFact]:
     return sorted(items, key=lambda item: (not item.hard, -item.weight))
 
 
+def _by_interest(items: list[_ArticleFact]) -> list[_ArticleFact]:
+    """New facts in the order a reader wants them (see the module docstring): by
+    :func:`_interest`, then the rarest in the corpus, then in the order of the text."""
+    return sorted(items, key=lambda item: (_interest(item.fact), -item.weight, item.fact.start))
+
+
+def _interest(fact: Fact) -> int:
+    """0 for amounts, percentages, counts and days; 1 for names in quotation marks or of
+    several words, ordinals and months; 2 for other names and bare numbers; 3 for years and
+    numbers below 10, which say least on their own."""
+    if fact.kind in ("money", "percent"):
+        return 0
+    if fact.kind == "date":
+        return 3 if len(fact.key) == 4 else 1 if len(fact.key) == 7 else 0
+    if fact.kind == "number":
+        if _is_small_number(fact):
+            return 3
+        if is_counted(fact):
+            return 0
+        return 1 if fact.key.startswith("#") else 2
+    several = " " in fact.key or len(_CJK_WORD.findall(fact.key)) > 1
+    return 1 if is_quoted(fact) or several else 2
+
+
 _KIND_NAMES = {
     "date": "dates",
     "money": "amounts",
@@ -800,20 +869,39 @@ def comparison_record(comparison: Comparison, seed_count: int) -> ComparisonReco
     )
 
 
+def has_seed_corpus(session: Session) -> bool:
+    """Whether a crawl compares articles: there are seeds in the database."""
+    return session.scalar(select(Seed.id).limit(1)) is not None
+
+
+def compared_language(record: ArticleRecord) -> str:
+    """The language a crawled article is compared in (its facts are extracted in it)."""
+    return record.extracted.language or ""
+
+
 class SeedComparePipeline:
-    """Compares every relevant article with the seed corpus stored in the database."""
+    """Compares every relevant article with the seed corpus stored in the database.
+
+    The article's facts come extracted already from the crawl's CPU pool
+    (:mod:`pipelines.page_analysis`) when there is a seed corpus; others are extracted here.
+    """
 
     def __init__(self, crawler: Crawler, database_url: str, taxonomy_path: str | None) -> None:
         self.crawler = crawler
         self._engine = create_database_engine(database_url)
         self._sessions = make_session_factory(self._engine)
         self._taxonomy_path = taxonomy_path
+        self.new_facts_limit = NEW_FACTS_LIMIT
         self.index: SeedIndex | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         settings = crawler.settings
-        return cls(crawler, settings["VEILLE_DATABASE_URL"], settings.get("VEILLE_TAXONOMY_PATH"))
+        pipeline = cls(
+            crawler, settings["VEILLE_DATABASE_URL"], settings.get("VEILLE_TAXONOMY_PATH")
+        )
+        pipeline.new_facts_limit = settings.getint("VEILLE_NEW_FACTS_LIMIT", NEW_FACTS_LIMIT)
+        return pipeline
 
     def open_spider(self) -> None:
         with self._sessions() as session:
@@ -822,7 +910,9 @@ class SeedComparePipeline:
             logger.info("No seed corpus: articles are not compared (see veille seeds add)")
             return
         taxonomy = load_taxonomy_once(Path(self._taxonomy_path) if self._taxonomy_path else None)
-        self.index = SeedIndex(prepare_seed(*seed, taxonomy=taxonomy) for seed in seeds)
+        self.index = SeedIndex(
+            (prepare_seed(*seed, taxonomy=taxonomy) for seed in seeds), self.new_facts_limit
+        )
         logger.info("Seed corpus: %d documents", len(self.index))
 
     def process_item(self, item: ArticleRecord) -> ArticleRecord:
@@ -831,8 +921,11 @@ class SeedComparePipeline:
         tags = [tag.initiative for tag in item.tags or () if tag.relevant]
         if not tags:
             return item
+        facts = None
+        if isinstance(item, PreparedArticle) and item.text_facts is not None:
+            facts = (item.text_facts, item.title_facts or ())
         comparison = self.index.compare(
-            item.extracted.title, item.extracted.text, item.extracted.language or "", tags
+            item.extracted.title, item.extracted.text, compared_language(item), tags, facts
         )
         assert self.crawler.stats is not None
         count_event(self.crawler.stats, f"seeds/{comparison.status}", item.page.source_id)

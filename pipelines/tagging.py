@@ -235,8 +235,18 @@ def tag_records(tags: Iterable[Tag]) -> tuple[TagRecord, ...]:
     )
 
 
+def tag_record(record: ArticleRecord, taxonomy: Taxonomy) -> ArticleRecord:
+    """The tagging stage for one article: its record with its tags."""
+    tags = tag_article(record.extracted.title, record.extracted.text, taxonomy)
+    return replace(record, tags=tag_records(tags))
+
+
 class TaggingPipeline:
-    """Tags every article; irrelevant ones are kept and flagged, never dropped."""
+    """Tags every article; irrelevant ones are kept and flagged, never dropped.
+
+    Articles come tagged already from the crawl's CPU pool (:mod:`pipelines.page_analysis`);
+    others are tagged here.
+    """
 
     def __init__(self, crawler: Crawler, taxonomy: Taxonomy) -> None:
         self.crawler = crawler
@@ -248,9 +258,9 @@ class TaggingPipeline:
         return cls(crawler, load_taxonomy_once(Path(path) if path else None))
 
     def process_item(self, item: ArticleRecord) -> ArticleRecord:
-        tags = tag_records(tag_article(item.extracted.title, item.extracted.text, self.taxonomy))
+        if item.tags is None:
+            item = tag_record(item, self.taxonomy)
         assert self.crawler.stats is not None
-        relevant = any(tag.relevant for tag in tags)
-        event = "articles/relevant" if relevant else "articles/not_relevant"
+        event = "articles/relevant" if item.relevant else "articles/not_relevant"
         count_event(self.crawler.stats, event, item.page.source_id)
-        return replace(item, tags=tags)
+        return item

@@ -64,13 +64,18 @@ def seed_files(paths: list[Path]) -> list[Path]:
     return [path for path in found if path.name.lower() != "readme.md"]
 
 
-def build_seed_index(session: Session, taxonomy: Taxonomy) -> SeedIndex:
+def build_seed_index(
+    session: Session, taxonomy: Taxonomy, new_facts_limit: int | None = None
+) -> SeedIndex:
     """The stored seed corpus, prepared for comparisons."""
-    from pipelines.seed_compare import SeedIndex, prepare_seed
+    from pipelines.seed_compare import NEW_FACTS_LIMIT, SeedIndex, prepare_seed
 
     return SeedIndex(
-        prepare_seed(seed.id, seed.title or "", seed.text, seed.language or "", taxonomy)
-        for seed in list_seeds(session)
+        (
+            prepare_seed(seed.id, seed.title or "", seed.text, seed.language or "", taxonomy)
+            for seed in list_seeds(session)
+        ),
+        new_facts_limit or NEW_FACTS_LIMIT,
     )
 
 
@@ -135,7 +140,12 @@ def seeds_add(
                 session, seed_id=seed.id, path=str(path.resolve()), title=title, text=text,
                 language=language or None, tags=seed.tags, fingerprint=seed.fingerprint,
             )  # fmt: skip
-    compared = reevaluate(sessions, taxonomy, datetime.now(UTC) - config.seeds.reevaluate)
+    compared = reevaluate(
+        sessions,
+        taxonomy,
+        datetime.now(UTC) - config.seeds.reevaluate,
+        config.seeds.new_facts_limit,
+    )
     engine.dispose()
     errors.print(
         f"{len(files)} document(s) read, {added} new or changed; "
@@ -144,10 +154,12 @@ def seeds_add(
     )
 
 
-def reevaluate(sessions: Any, taxonomy: Taxonomy, since: datetime) -> int:
+def reevaluate(
+    sessions: Any, taxonomy: Taxonomy, since: datetime, new_facts_limit: int | None = None
+) -> int:
     """Compare the articles stored since ``since`` with the whole corpus again."""
     with sessions() as session:
-        index = build_seed_index(session, taxonomy)
+        index = build_seed_index(session, taxonomy, new_facts_limit)
         seed_count = len(list_seeds(session))
         articles = articles_stored_since(session, since)
         results = [(a.id, compare_stored(index, a, seed_count)[1]) for a in articles]
@@ -247,7 +259,7 @@ def diff(
         if stored is None:
             _fail(f"veille: no stored article {article}")
             raise typer.Exit(1)
-        index = build_seed_index(session, taxonomy)
+        index = build_seed_index(session, taxonomy, config.seeds.new_facts_limit)
         comparison, _record = compare_stored(index, stored, len(list_seeds(session)))
         text, title = article_text(stored), stored.title
         story = story_comparison(session, stored.story_id) if stored.story_id else None

@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from scrapy.utils.test import get_crawler
 
 from pipelines.seed_compare import (
+    NEW_FACTS_LIMIT,
     Comparison,
+    SeedComparePipeline,
     SeedDocument,
     SeedIndex,
     prepare_seed,
@@ -130,6 +133,7 @@ def test_a_follow_up_is_found_with_exactly_its_new_facts(
     assert "--07-26" in reasons and "WAICO" in reasons and "Shanghai" in reasons
     assert {fact.key for fact in result.new_facts} == {"2025-12-12", "CNY:2e9"}
     assert [fact.phrase for fact in result.new_facts] == ["2025年12月12日", "20亿元"]
+    assert result.new_fact_count == 2
     novel = [sentence.text for sentence in result.novel_sentences]
     assert any(sentence.startswith("2025年12月12日") for sentence in novel)
     assert any("20亿元" in sentence for sentence in novel)
@@ -274,6 +278,62 @@ def test_same_initiative_but_no_shared_thread_is_new(small_index: SeedIndex) -> 
     result = small_index.compare("", article, "fr", ["apec_ai"])
     assert result.status == "new"
     assert {fact.key for fact in result.new_facts} >= {"2026-03-14", "Lima"}
+
+
+FOLLOW_UP = (
+    "On 1 November, President Xi Jinping spoke in Gyeongju at the 32nd meeting of APEC leaders. "
+    "However, the Summit also heard from Kenya. On Tuesday, Foreign Minister Musalia Mudavadi "
+    "said Nairobi would host a training centre for 3,000 engineers from 40 African countries, "
+    "funded with $2 billion, from 12 March 2026. The Centre will open in 2027 with 5 labs. "
+    'Analysts at the Brookings Institution called the plan "Digital Bridge". '
+    "Brazil and Indonesia will join, and 18% of the fund will go to women."
+)
+
+
+def test_new_facts_come_specific_first_and_only_the_first_eight(small_index: SeedIndex) -> None:
+    result = small_index.compare("", FOLLOW_UP, "en", ["apec_ai"])
+    assert (result.status, result.status_seed_id) == ("follow-up", "apec")
+    # Amounts, counts, days and percentages; then names of several words and quoted names.
+    assert [fact.phrase for fact in result.new_facts] == [
+        "3,000 engineers", "40 African countries", "$2 billion", "12 March 2026", "18%",
+        "Musalia Mudavadi", "Brookings Institution", '"Digital Bridge"',
+    ]  # fmt: skip
+    # All are counted: the six left out are single names, a year and a small number.
+    assert result.new_fact_count == 14
+    assert "with 14 new facts" in result.status_reason
+
+
+def test_the_number_of_new_facts_listed_is_configurable(
+    taxonomy: Taxonomy, small_index: SeedIndex
+) -> None:
+    seeds = [prepare_seed("apec", "", SEED_FR, "fr", taxonomy)]
+    three = SeedIndex(seeds, new_facts_limit=3).compare("", FOLLOW_UP, "en", ["apec_ai"])
+    eight = small_index.compare("", FOLLOW_UP, "en", ["apec_ai"])
+    assert three.new_facts == eight.new_facts[:3]
+    assert three.new_fact_count == eight.new_fact_count == 14
+    many = SeedIndex(seeds, new_facts_limit=50).compare("", FOLLOW_UP, "en", ["apec_ai"])
+    assert len(many.new_facts) == 14
+    assert [fact.key for fact in many.new_facts[8:]] == [
+        "Kenya", "Nairobi", "Brazil", "Indonesia", "2027", "5",
+    ]  # fmt: skip
+    # Nothing the seed states, and no capitalised common word, is among them.
+    assert not {"Xi Jinping", "Gyeongju", "#32", "Summit", "Tuesday", "Centre", "Analysts"} & {
+        fact.key for fact in many.new_facts
+    }
+    with pytest.raises(ValueError, match="at least 1"):
+        SeedIndex(seeds, new_facts_limit=0)
+
+
+def test_the_pipeline_reads_the_limit_from_the_crawl_settings(sqlite_url: str) -> None:
+    settings = {"VEILLE_DATABASE_URL": sqlite_url, "VEILLE_NEW_FACTS_LIMIT": 5}
+    pipeline = SeedComparePipeline.from_crawler(get_crawler(settings_dict=settings))
+    assert pipeline.new_facts_limit == 5
+    default = SeedComparePipeline.from_crawler(
+        get_crawler(settings_dict={"VEILLE_DATABASE_URL": sqlite_url})
+    )
+    assert default.new_facts_limit == NEW_FACTS_LIMIT == 8
+    pipeline.close_spider()
+    default.close_spider()
 
 
 def test_ubiquitous_facts_link_nothing(taxonomy: Taxonomy) -> None:
