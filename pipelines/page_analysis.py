@@ -24,7 +24,7 @@ from pipelines.fingerprint import minhash_signature
 from pipelines.seed_compare import article_facts, compared_language, has_seed_corpus
 from pipelines.tagging import tag_record
 from pipelines.taxonomy import Taxonomy, load_taxonomy_once
-from storage.records import FetchedPage
+from storage.records import FetchedPage, compress_body
 
 _WARM_UP_TEXT = "The World AI Conference opened in Shanghai on 26 July 2025 with 1,200 guests."
 
@@ -76,4 +76,6 @@ def prepare_page(page: FetchedPage, job: PageJob) -> PreparedArticle | None:
         extracted = record.extracted
         facts = article_facts(extracted.title, extracted.text, compared_language(record))
     prepared = PreparedArticle.of(record, fingerprints, facts)
-    return replace(prepared, page=replace(page, body=b""))
+    # Compressed here rather than in the crawl process, whose one thread is the crawl's
+    # bottleneck (5 ms a page).
+    return replace(prepared, page=replace(page, body=b""), compressed_body=compress_body(page.body))

@@ -8,6 +8,7 @@ structures (Scrapy responses, feedparser dicts, trafilatura documents).
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -20,6 +21,11 @@ class PublishedFrom(StrEnum):
     PAGE = "page"
     FEED = "feed"
     FIRST_SEEN = "first_seen"
+
+
+def compress_body(body: bytes) -> bytes:
+    """A downloaded page as the raw-page table keeps it: zlib, level 6."""
+    return zlib.compress(body, 6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +138,15 @@ class ArticleRecord:
     """None until compared with the seed corpus (or when there is no seed corpus)."""
     article_id: int | None = None
     """Set once stored."""
+    compressed_body: bytes | None = None
+    """The page's body as stored (:func:`compress_body`), when compressed already (by the
+    crawl's CPU pool, off the crawl process)."""
+
+    def stored_body(self) -> bytes:
+        """The page's body compressed for storage."""
+        if self.compressed_body is not None:
+            return self.compressed_body
+        return compress_body(self.page.body)
 
     @property
     def relevant(self) -> bool | None:

@@ -164,7 +164,7 @@ def store_article(
                 content_type=page.content_type,
                 encoding=page.encoding,
                 size=len(page.body),
-                body_zlib=zlib.compress(page.body, 6),
+                body_zlib=record.stored_body(),
                 fetched_at=page.fetched_at,
             )
         )

@@ -10,7 +10,6 @@ updated. Functions take a session and never commit.
 from __future__ import annotations
 
 import difflib
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -156,7 +155,7 @@ def record_recheck(session: Session, article_id: int, record: ArticleRecord) -> 
         article.content_fingerprint = record.copy_check.fingerprint
     raw = session.get(RawPage, article_id)
     if raw is not None:
-        raw.body_zlib = zlib.compress(page.body, 6)
+        raw.body_zlib = record.stored_body()
         raw.size = len(page.body)
         raw.fetched_at = at
     if record.tags is not None:

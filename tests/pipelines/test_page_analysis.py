@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import inspect
+import zlib
 from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -166,13 +167,15 @@ def test_records_are_the_same_whichever_process_prepares_them(tmp_path: Path) ->
     ]
 
 
-def test_a_prepared_page_travels_back_without_its_body() -> None:
+def test_a_prepared_page_travels_back_without_its_body_but_compressed_for_storage() -> None:
     path = WAICO
     language, title, paragraphs = ARTICLES[path]
     fetched = page(path, article_html(path, language, title, paragraphs, "utf-8"))
     prepared = prepare_page(fetched, PageJob(None, facts=False))
     assert prepared is not None
     assert prepared.page.body == b"" and prepared.page.url == fetched.url
+    assert prepared.compressed_body is not None
+    assert zlib.decompress(prepared.compressed_body) == fetched.body
     assert prepared.tags and prepared.fingerprints and prepared.fingerprints.fingerprint
     assert prepared.text_facts is None  # no seed corpus: no facts to compare
 
