@@ -892,7 +892,8 @@ class SeedComparePipeline:
         self._sessions = make_session_factory(self._engine)
         self._taxonomy_path = taxonomy_path
         self.new_facts_limit = NEW_FACTS_LIMIT
-        self.index: SeedIndex | None = None
+        self._seeds: list[tuple[str, str, str, str]] = []
+        self._index: SeedIndex | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -905,22 +906,34 @@ class SeedComparePipeline:
 
     def open_spider(self) -> None:
         with self._sessions() as session:
-            seeds = [(s.id, s.title or "", s.text, s.language or "") for s in list_seeds(session)]
-        if not seeds:
+            self._seeds = [
+                (s.id, s.title or "", s.text, s.language or "") for s in list_seeds(session)
+            ]
+        if not self._seeds:
             logger.info("No seed corpus: articles are not compared (see veille seeds add)")
-            return
-        taxonomy = load_taxonomy_once(Path(self._taxonomy_path) if self._taxonomy_path else None)
-        self.index = SeedIndex(
-            (prepare_seed(*seed, taxonomy=taxonomy) for seed in seeds), self.new_facts_limit
-        )
-        logger.info("Seed corpus: %d documents", len(self.index))
+        else:
+            logger.info("Seed corpus: %d documents", len(self._seeds))
+
+    @property
+    def index(self) -> SeedIndex | None:
+        """The seed corpus prepared for comparisons (about 8 ms a seed), on the first relevant
+        article: a crawl that finds none does not pay for it. None without seeds."""
+        if self._index is None and self._seeds:
+            path = Path(self._taxonomy_path) if self._taxonomy_path else None
+            taxonomy = load_taxonomy_once(path)
+            self._index = SeedIndex(
+                (prepare_seed(*seed, taxonomy=taxonomy) for seed in self._seeds),
+                self.new_facts_limit,
+            )
+        return self._index
 
     def process_item(self, item: ArticleRecord) -> ArticleRecord:
-        if self.index is None:
+        if not self._seeds:
             return item
         tags = [tag.initiative for tag in item.tags or () if tag.relevant]
         if not tags:
             return item
+        assert self.index is not None
         facts = None
         if isinstance(item, PreparedArticle) and item.text_facts is not None:
             facts = (item.text_facts, item.title_facts or ())

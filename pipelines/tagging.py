@@ -248,14 +248,20 @@ class TaggingPipeline:
     others are tagged here.
     """
 
-    def __init__(self, crawler: Crawler, taxonomy: Taxonomy) -> None:
+    def __init__(self, crawler: Crawler, taxonomy_path: Path | None) -> None:
         self.crawler = crawler
-        self.taxonomy = taxonomy
+        self._taxonomy_path = taxonomy_path
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         path = crawler.settings.get("VEILLE_TAXONOMY_PATH")
-        return cls(crawler, load_taxonomy_once(Path(path) if path else None))
+        return cls(crawler, Path(path) if path else None)
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        """Compiled on first use (a second or so): a crawl that finds nothing new, or whose
+        articles come tagged from the CPU pool, never needs it here."""
+        return load_taxonomy_once(self._taxonomy_path)
 
     def process_item(self, item: ArticleRecord) -> ArticleRecord:
         if item.tags is None:
