@@ -1,6 +1,7 @@
 """Speed and memory of near-duplicate detection, and its verdicts on the shared pairs.
 
-Usage: ``python bench/dedup.py [--sizes 10000 100000] [--queries 300] [--workers N]``
+Usage: ``python bench/dedup.py [--sizes 10000 100000] [--queries 300] [--workers N]
+[--redis redis://127.0.0.1:6379/0]``
 
 1. Generates synthetic articles in English, French and Chinese (fixed seed): Zipf-distributed
    draws of made-up words (Han characters for Chinese) and of set phrases of 2-4 words (a
@@ -23,6 +24,13 @@ Usage: ``python bench/dedup.py [--sizes 10000 100000] [--queries 300] [--workers
 3. Prints the score and verdict of every pair of ``near-duplicates.json`` (texts extracted with
    :func:`pipelines.extraction.extract`).
 
+With ``--redis URL``, step 2 builds the :class:`~pipelines.shared_index.SharedNearDuplicateIndex`
+that crawl workers share instead (keys under ``veille-bench-<pid>``, deleted at the end), and
+also prints: how long loading the serialised signatures takes, the round trips of one look-up,
+what a worker's check-and-hold costs (lock, look-up, provisional hold, lock released), the
+Redis memory per stored article, and the same look-up with datasketch's own Redis storage
+(``MinHashLSH(storage_config={"type": "redis"})``) at the smallest size, for comparison.
+
 ``tests/pipelines/test_fingerprint.py`` loads this file by path and calls :func:`score_pairs`,
 so the test and the printed verdicts come from the same code.
 """
@@ -41,8 +49,10 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,6 +66,9 @@ if str(REPO_ROOT) not in sys.path:
 from pipelines.extraction import extract  # noqa: E402
 from pipelines.fingerprint import (  # noqa: E402
     DEFAULT_THRESHOLD,
+    LSH_BANDS,
+    LSH_ROWS,
+    NUM_PERM,
     NearDuplicateIndex,
     content_fingerprint,
     estimated_similarity,
@@ -63,6 +76,7 @@ from pipelines.fingerprint import (  # noqa: E402
     signature_from_bytes,
     signature_to_bytes,
 )
+from pipelines.shared_index import SharedNearDuplicateIndex  # noqa: E402
 
 SEED = 20240610
 LANGUAGES = ("en", "fr", "zh")
@@ -277,7 +291,10 @@ class QueryFigures:
 
 
 def measure_queries(
-    index: NearDuplicateIndex, generator: ArticleGenerator, stored: int, queries: int
+    index: NearDuplicateIndex | SharedNearDuplicateIndex,
+    generator: ArticleGenerator,
+    stored: int,
+    queries: int,
 ) -> QueryFigures:
     """Time fingerprint + signature + match for ``queries`` new articles.
 
@@ -387,6 +404,173 @@ def run_speed(sizes: list[int], queries: int, workers: int) -> None:
     )
 
 
+class RoundTrips:
+    """Counts the requests redis-py sends (a pipeline or a script is one) while in use."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __enter__(self) -> RoundTrips:
+        import redis
+
+        self._class = redis.connection.Connection
+        self._send = self._class.send_packed_command
+        send = self._send
+
+        def counting(connection: Any, command: Any, check_health: bool = True) -> None:
+            self.count += 1
+            send(connection, command, check_health)
+
+        self._class.send_packed_command = counting  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._class.send_packed_command = self._send  # type: ignore[method-assign]
+
+
+def _redis_used_memory(client: Any) -> int:
+    return int(client.info("memory")["used_memory"])
+
+
+def run_redis(url: str, sizes: list[int], queries: int, workers: int) -> None:
+    """The figures of :func:`run_speed` for the shared index in Redis, and its own costs."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    prefix = f"veille-bench-{os.getpid()}"
+    index = SharedNearDuplicateIndex(client, prefix)
+    generator = _generator(SEED)
+    baseline = _redis_used_memory(client)
+    stored_at = datetime.now(UTC)
+    rows: list[tuple[int, QueryFigures, float, float]] = []
+    try:
+        for size in sorted(sizes):
+            started = time.perf_counter()
+            loading = 0.0
+            chunks = list(_chunks(len(index), size))
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                lows, highs = zip(*chunks, strict=True)
+                for (low, _high), batch in zip(
+                    chunks, pool.map(_signatures, [SEED] * len(chunks), lows, highs), strict=True
+                ):
+                    began = time.perf_counter()
+                    index.add_many(
+                        (str(number), data, stored_at) for number, data in enumerate(batch, low)
+                    )
+                    loading += time.perf_counter() - began
+            print(
+                f"{size:>7,} stored in Redis: built in {time.perf_counter() - started:.1f} s, of "
+                f"which {loading:.1f} s loading serialised signatures (load script)",
+                flush=True,
+            )
+            figures = measure_queries(index, generator, size, queries)
+            per_article = (_redis_used_memory(client) - baseline) / size
+            rows.append((size, figures, _check_and_hold_ms(index, generator, queries), per_article))
+        probe = minhash_signature(*generator.article(10_000_000))
+        with RoundTrips() as lookup:
+            index.find_match(probe)
+        with RoundTrips() as cycle, index.locked():
+            index.find_match(probe)
+            index.hold("pending:bench", probe)
+        index.release("pending:bench", probe)
+        print()
+        print(
+            f"{'stored':>8} {'median ms':>9} {'p95 ms':>7} {'lookup median/p95 ms':>20} "
+            f"{'check+hold ms':>13} {'candidates':>10} {'copies found':>12} "
+            f"{'false matches':>13} {'Redis bytes/article':>19}"
+        )
+        for size, figures, hold_ms, per_article in rows:
+            lookup_ms = f"{figures.lookup_median_ms:.2f} / {figures.lookup_p95_ms:.2f}"
+            print(
+                f"{size:>8,} {figures.median_ms:>9.2f} {figures.p95_ms:>7.2f} {lookup_ms:>20} "
+                f"{hold_ms:>13.2f} {figures.mean_candidates:>10.1f} "
+                f"{figures.copies_found:>7}/{figures.copies:<4} "
+                f"{figures.false_matches:>8}/{figures.new:<4} {per_article:>19,.0f}"
+            )
+        print(
+            f"round trips: {lookup.count} per look-up; {cycle.count} per check and hold (lock, "
+            "look-up, hold, unlock)"
+        )
+        _compare_with_datasketch(url, prefix, generator, min(sizes), queries)
+    finally:
+        deleted = index.delete_all()
+        for batch in _batches(list(client.scan_iter(f"{prefix}:*", count=1000)), 1000):
+            deleted += int(client.delete(*batch))
+        print(f"(deleted the {deleted:,} Redis keys of the benchmark)")
+        client.close()
+
+
+def _check_and_hold_ms(
+    index: SharedNearDuplicateIndex, generator: ArticleGenerator, queries: int
+) -> float:
+    """Median time of what a worker does for a new article: lock, look-up, hold, unlock (the
+    fastest of :data:`ROUNDS` rounds for each article, as :func:`measure_queries`)."""
+    signatures = [
+        minhash_signature(*generator.article(20_000_000 + query)) for query in range(queries)
+    ]
+    times = [float("inf")] * queries
+    for _round in range(ROUNDS):
+        for query, signature in enumerate(signatures):
+            started = time.perf_counter()
+            with index.locked():
+                index.find_match(signature)
+                index.hold(f"pending:bench/{query}", signature)
+            times[query] = min(times[query], time.perf_counter() - started)
+        for query, signature in enumerate(signatures):
+            index.release(f"pending:bench/{query}", signature)
+    return 1000 * statistics.median(times)
+
+
+def _compare_with_datasketch(
+    url: str, prefix: str, generator: ArticleGenerator, size: int, queries: int
+) -> None:
+    """The same look-ups with datasketch's Redis storage, at ``size`` stored articles."""
+    import redis
+    from datasketch import MinHashLSH
+
+    config = redis.connection.parse_url(url)
+    storage = {
+        "type": "redis",
+        "basename": f"{prefix}:datasketch".encode(),
+        "redis": {key: config[key] for key in ("host", "port", "db") if key in config},
+    }
+    lsh = MinHashLSH(num_perm=NUM_PERM, params=(LSH_BANDS, LSH_ROWS), storage_config=storage)
+    client = redis.Redis.from_url(url)
+    before = _redis_used_memory(client)
+    started = time.perf_counter()
+    with lsh.insertion_session() as session:
+        for low, high in _chunks(0, size):
+            for number, data in enumerate(_signatures(SEED, low, high), low):
+                session.insert(str(number), signature_from_bytes(data), check_duplication=False)
+    loading = time.perf_counter() - started
+    per_article = (_redis_used_memory(client) - before) / size
+    probes = [minhash_signature(*generator.article(30_000_000 + q)) for q in range(queries)]
+    times = []
+    for probe in probes:
+        began = time.perf_counter()
+        lsh.query(probe)
+        times.append(time.perf_counter() - began)
+    with RoundTrips() as query:
+        lsh.query(probes[0])
+    with RoundTrips() as insert:
+        lsh.insert("bench-one", probes[0], check_duplication=False)
+    with RoundTrips() as remove:
+        lsh.remove("bench-one")
+    client.close()
+    print(
+        f"datasketch's Redis storage, {size:,} stored: loaded in {loading:.1f} s (insertion "
+        f"session); query (LSH candidates only, no signatures) median "
+        f"{1000 * statistics.median(times):.2f} ms, p95 {1000 * _p95(times):.2f} ms; round "
+        f"trips: {query.count} per query, {insert.count} per insert, {remove.count} per "
+        f"removal; Redis bytes/article {per_article:,.0f}"
+    )
+
+
+def _batches(items: list[bytes], size: int) -> Iterator[list[bytes]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 def print_pairs(corpora: Path) -> None:
     if not (corpora / "near-duplicates.json").is_file():
         print(f"\n{corpora / 'near-duplicates.json'} not found: pairs skipped")
@@ -407,7 +591,13 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA)
+    parser.add_argument(
+        "--redis", metavar="URL", help="measure the index shared in Redis at this URL instead"
+    )
     args = parser.parse_args()
+    if args.redis:
+        run_redis(args.redis, args.sizes, args.queries, args.workers)
+        return
     run_speed(args.sizes, args.queries, args.workers)
     print_pairs(args.corpora)
 

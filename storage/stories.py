@@ -44,6 +44,19 @@ def iter_signatures(session: Session, since: datetime) -> Iterator[tuple[int, by
     yield from rows
 
 
+def iter_dated_signatures(
+    session: Session, since: datetime
+) -> Iterator[tuple[int, bytes, datetime]]:
+    """As :func:`iter_signatures`, with the time each signature was stored."""
+    rows = session.execute(
+        select(ArticleSignature.article_id, ArticleSignature.signature, ArticleSignature.created_at)
+        .where(ArticleSignature.created_at >= since)
+        .order_by(ArticleSignature.article_id)
+        .execution_options(yield_per=2000)
+    )
+    yield from rows
+
+
 def signatures_of(session: Session, article_ids: list[int]) -> dict[int, bytes]:
     rows = session.execute(
         select(ArticleSignature.article_id, ArticleSignature.signature).where(

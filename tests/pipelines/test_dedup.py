@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +53,11 @@ def stages(crawler: Crawler) -> Iterator[tuple[DedupPipeline, StoragePipeline]]:
     store.close_spider()
 
 
+def checked(dedup: DedupPipeline, item: ArticleRecord) -> ArticleRecord:
+    """The item as the dedup stage passes it on (its ``process_item`` is a coroutine)."""
+    return asyncio.run(dedup.process_item(item))
+
+
 def scraped(crawler: Crawler, item: ArticleRecord) -> None:
     crawler.signals.send_catch_log(signals.item_scraped, item=item, response=None, spider=None)
 
@@ -62,12 +68,12 @@ def test_a_copy_checked_before_its_original_is_announced_stored_still_joins_it(
     # With the CPU pool, a second article's turn can come between the storage of the first
     # and Scrapy's item_scraped signal for it (sent at the next turn of the event loop).
     dedup, store = stages
-    original = store.process_item(dedup.process_item(article("original", "https://wire.example/a")))
-    copy = store.process_item(dedup.process_item(article("near_copy", "https://daily.example/b")))
+    original = store.process_item(checked(dedup, article("original", "https://wire.example/a")))
+    copy = store.process_item(checked(dedup, article("near_copy", "https://daily.example/b")))
     assert copy.copy_check is not None
     assert copy.copy_check.kind is CopyKind.NEAR
     assert copy.copy_check.copy_of == original.article_id
-    other = dedup.process_item(article("other_story", "https://wire.example/c"))
+    other = checked(dedup, article("other_story", "https://wire.example/c"))
     assert other.copy_check is not None and other.copy_check.kind is None
 
     for item in (original, copy):
@@ -82,9 +88,9 @@ def test_an_article_dropped_after_dedup_leaves_the_index(
     crawler: Crawler, stages: tuple[DedupPipeline, StoragePipeline]
 ) -> None:
     dedup, store = stages
-    first = store.process_item(dedup.process_item(article("original", "https://wire.example/a")))
+    first = store.process_item(checked(dedup, article("original", "https://wire.example/a")))
     scraped(crawler, first)
-    again = dedup.process_item(article("near_copy", "https://wire.example/a"))  # same page
+    again = checked(dedup, article("near_copy", "https://wire.example/a"))  # same page
     with pytest.raises(DuplicateArticle) as dropped:
         store.process_item(again)
     crawler.signals.send_catch_log(
