@@ -1,0 +1,1 @@
+"""Distributed crawling: a shared Redis frontier, crawl workers, global politeness."""
