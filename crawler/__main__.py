@@ -8,6 +8,11 @@ Exit status: 0 the crawl ran; 1 it could not run (database, unexpected error);
 
 With ``--check REPORT`` nothing is fetched beyond the sources' own feeds, sitemaps and
 pages, nothing is stored, and what a crawl would fetch is written to REPORT as JSON.
+
+Distributed mode (``[distributed] redis_url``): ``--enqueue`` pushes the sources' polls to
+the shared Redis frontier and fetches nothing; ``--worker`` takes requests from it until
+stopped (SIGTERM, Ctrl-C: what is in flight is finished first), or with ``--until-idle``
+until the frontier is empty with nothing in flight on any worker.
 """
 
 from __future__ import annotations
@@ -15,12 +20,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 from scrapy.crawler import CrawlerProcess
+from scrapy.exceptions import ScrapyDeprecationWarning
 
 from crawler.config import Config, ConfigError, SourceConfig, load_config
-from crawler.settings import build_settings
+from crawler.distributed.frontier import redis_problem
+from crawler.settings import CrawlMode, build_settings
 from crawler.spiders.sources import SourceSpider
 from storage.database import make_session_factory, open_database
 from storage.models import RunStatus
@@ -46,7 +54,23 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--check", type=Path, metavar="REPORT", help="dry run: write what would be fetched"
     )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--enqueue", action="store_true", help="push the polls to the shared frontier only"
+    )
+    mode.add_argument("--worker", action="store_true", help="take requests from the frontier")
+    parser.add_argument(
+        "--until-idle", action="store_true", help="worker: exit once the frontier is empty"
+    )
     return parser.parse_args(argv)
+
+
+def _mode(arguments: argparse.Namespace) -> CrawlMode:
+    if arguments.worker:
+        return CrawlMode.WORKER
+    if arguments.enqueue:
+        return CrawlMode.ENQUEUE
+    return CrawlMode.LOCAL
 
 
 class _LibraryChatter(logging.Filter):
@@ -67,6 +91,9 @@ def configure_crawl_logging(level: str) -> None:
     if level != "DEBUG":
         handler.addFilter(_LibraryChatter())
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    # scrapy-redis 0.9 still calls APIs Scrapy 2.13 deprecated: one warning per call site,
+    # in every worker's log, about code that is not ours.
+    warnings.filterwarnings("ignore", category=ScrapyDeprecationWarning, module="scrapy_redis")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,9 +104,20 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"veille: {error}", file=sys.stderr)
         return EXIT_BAD_CONFIG
-    if not sources:
+    mode = _mode(arguments)
+    if not sources and mode is not CrawlMode.WORKER:
         print("veille: no enabled source to crawl in the configuration", file=sys.stderr)
         return EXIT_BAD_CONFIG
+    if mode is not CrawlMode.LOCAL:
+        problem = config.distributed_problem()
+        if problem:
+            print(f"veille: {problem}", file=sys.stderr)
+            return EXIT_BAD_CONFIG
+        assert config.distributed.redis_url is not None
+        problem = redis_problem(config.distributed.redis_url)
+        if problem:
+            print(f"veille: {problem}", file=sys.stderr)
+            return EXIT_FAILED
 
     engine = open_database(config.database.url)
     if arguments.check is not None:
@@ -90,23 +128,34 @@ def main(argv: list[str] | None = None) -> int:
         for source in sources:
             upsert_source(session, source_id=source.id, name=source.name, language=source.language)
         if arguments.run_id is None:
+            trigger = "worker" if mode is CrawlMode.WORKER else arguments.trigger
             run_id = start_crawl_run(
-                session, trigger=arguments.trigger, source_ids=[s.id for s in sources]
+                session, trigger=trigger, source_ids=[s.id for s in sources]
             ).id
         else:
             run_id = arguments.run_id
 
     configure_crawl_logging(config.crawl.log_level)
-    process = CrawlerProcess(build_settings(config, crawl_run_id=run_id))
+    settings = build_settings(
+        config, crawl_run_id=run_id, mode=mode, until_idle=arguments.until_idle
+    )
+    process = CrawlerProcess(settings)
     process.crawl(
-        SourceSpider, sources=sources, crawl_config=config.crawl, due_only=arguments.due_only
+        SourceSpider,
+        sources=sources,
+        crawl_config=config.crawl,
+        due_only=arguments.due_only,
+        worker=mode is CrawlMode.WORKER,
+        round_id=str(run_id) if mode is CrawlMode.ENQUEUE else None,
     )
     process.start()
 
     with sessions.begin() as session:
         run = get_crawl_run(session, run_id)
         requested = (run.stats or {}).get("veille/feeds/requested", 0) if run else 0
-        nothing_polled = run is not None and run.feeds_polled == 0 and requested > 0
+        nothing_polled = (
+            mode is CrawlMode.LOCAL and run is not None and run.feeds_polled == 0 and requested > 0
+        )
         exit_code = EXIT_NOTHING_POLLED if nothing_polled else EXIT_OK
         finish_crawl_run(session, run_id, status=RunStatus.FINISHED, exit_code=exit_code)
     engine.dispose()

@@ -36,6 +36,7 @@ from storage.database import SUPPORTED_BACKENDS
 
 CONFIG_ENV = "VEILLE_CONFIG"
 DATABASE_URL_ENV = "VEILLE_DATABASE_URL"
+REDIS_URL_ENV = "VEILLE_REDIS_URL"
 DEFAULT_CONFIG_NAME = "veille.toml"
 DEFAULT_USER_AGENT = "Veille/0.1 (news-monitoring crawler; +https://pypi.org/project/veille/)"
 
@@ -404,6 +405,44 @@ class SeedsConfig(_Section):
         return value.expanduser() if value is not None else None
 
 
+class DistributedConfig(_Section):
+    """Distributed crawling: a shared Redis frontier, ``veille worker`` on each machine."""
+
+    redis_url: str | None = None
+    """``redis://host:6379/0``; None: no distributed mode. ``$VEILLE_REDIS_URL`` overrides it."""
+    prefix: str = "veille"
+    """Every Redis key of this deployment starts with ``<prefix>:``."""
+    heartbeat: Duration = timedelta(seconds=10)
+    """How often a worker says it is alive."""
+    dead_after: Duration = timedelta(seconds=60)
+    """A worker silent this long is dead: its requests in flight go back to the frontier."""
+    idle_exit: Duration = timedelta(seconds=10)
+    """``veille worker --until-idle`` exits once the frontier has been empty, with nothing in
+    flight on any worker, for this long."""
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(f"not a Redis URL (redis://host:6379/0): {value!r}")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _key_prefix(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", value):
+            raise ValueError("must be letters, digits, '_', '.', ':' or '-' (at most 64)")
+        return value
+
+    @model_validator(mode="after")
+    def _dead_after_heartbeats(self) -> DistributedConfig:
+        if self.dead_after < 2 * self.heartbeat:
+            raise ValueError("'dead_after' must be at least twice 'heartbeat'")
+        return self
+
+
 class Config(_Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     crawl: CrawlConfig = Field(default_factory=CrawlConfig)
@@ -414,6 +453,7 @@ class Config(_Section):
     tagging: TaggingConfig = Field(default_factory=TaggingConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     seeds: SeedsConfig = Field(default_factory=SeedsConfig)
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
     path: Path | None = Field(None, exclude=True)
     """The file this was loaded from (not a key of the file)."""
 
@@ -436,6 +476,20 @@ class Config(_Section):
             known = ", ".join(sorted(by_id)) or "none"
             raise ConfigError(f"unknown source id(s): {', '.join(unknown)} (configured: {known})")
         return [by_id[source_id] for source_id in ids]
+
+    def distributed_problem(self) -> str | None:
+        """Why this configuration cannot crawl in distributed mode, or None if it can."""
+        if self.distributed.redis_url is None:
+            return (
+                "distributed mode needs [distributed] redis_url (or $VEILLE_REDIS_URL) "
+                "in the configuration"
+            )
+        if make_url(self.database.url).get_backend_name() == "sqlite":
+            return (
+                "distributed mode needs a database every worker can reach: set [database] url "
+                "to postgresql://... (a SQLite file cannot be shared between machines)"
+            )
+        return None
 
 
 def resolve_config_path(path: Path | None, environ: Mapping[str, str] = os.environ) -> Path | None:
@@ -463,6 +517,10 @@ def load_config(path: Path | None, environ: Mapping[str, str] = os.environ) -> C
         data.setdefault("database", {})
         if isinstance(data["database"], dict):
             data["database"]["url"] = environ[DATABASE_URL_ENV]
+    if environ.get(REDIS_URL_ENV):
+        data.setdefault("distributed", {})
+        if isinstance(data["distributed"], dict):
+            data["distributed"]["redis_url"] = environ[REDIS_URL_ENV]
     try:
         config = Config.model_validate(data)
     except ValidationError as error:

@@ -3,10 +3,16 @@
 Politeness lives here, in Scrapy's own settings: robots.txt, the configured
 User-Agent, AutoThrottle, a per-domain concurrency limit, download timeout and
 maximum size, retries with backoff on 429/5xx.
+
+With ``[distributed] redis_url``, every crawl shares what must be shared across machines
+through Redis (``VEILLE_REDIS_URL``, ``VEILLE_REDIS_PREFIX``): the near-duplicate index and
+per-site politeness. An enqueue crawl and a worker also use scrapy-redis's scheduler and
+dupefilter, with our schedulers (:mod:`crawler.distributed.schedulers`).
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from crawler.config import Config
@@ -20,7 +26,68 @@ ITEM_PIPELINES = {
 }
 
 
-def build_settings(config: Config, *, crawl_run_id: int | None = None) -> dict[str, Any]:
+class CrawlMode(StrEnum):
+    LOCAL = "local"
+    """Crawl in this process, with Scrapy's own scheduler."""
+    ENQUEUE = "enqueue"
+    """Push the sources' polls to the shared frontier, fetch nothing."""
+    WORKER = "worker"
+    """Take requests from the shared frontier."""
+
+
+def build_settings(
+    config: Config,
+    *,
+    crawl_run_id: int | None = None,
+    mode: CrawlMode = CrawlMode.LOCAL,
+    until_idle: bool = False,
+) -> dict[str, Any]:
+    settings = _local_settings(config, crawl_run_id)
+    distributed = config.distributed
+    if distributed.redis_url is not None:
+        settings["VEILLE_REDIS_URL"] = distributed.redis_url
+        settings["VEILLE_REDIS_PREFIX"] = distributed.prefix
+        settings["DOWNLOADER_MIDDLEWARES"] = {
+            **settings["DOWNLOADER_MIDDLEWARES"],
+            # After the retries (550), which may raise a site's delay it then shares.
+            "crawler.distributed.politeness.GlobalPolitenessMiddleware": 590,
+        }
+    if mode is CrawlMode.LOCAL:
+        return settings
+    if distributed.redis_url is None:
+        raise ValueError(f"a {mode.value} crawl needs [distributed] redis_url")
+    prefix = distributed.prefix
+    settings.update(
+        {
+            "SCHEDULER": (
+                "crawler.distributed.schedulers.WorkerScheduler"
+                if mode is CrawlMode.WORKER
+                else "crawler.distributed.schedulers.EnqueueScheduler"
+            ),
+            "SCHEDULER_PERSIST": True,
+            "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
+            "SCHEDULER_QUEUE_KEY": f"{prefix}:%(spider)s:requests",
+            "SCHEDULER_DUPEFILTER_KEY": f"{prefix}:%(spider)s:dupefilter",
+            "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
+            "REDIS_URL": distributed.redis_url,
+            "VEILLE_WORKER": mode is CrawlMode.WORKER,
+            "VEILLE_UNTIL_IDLE": until_idle,
+            "VEILLE_WORKER_HEARTBEAT": distributed.heartbeat.total_seconds(),
+            "VEILLE_WORKER_DEAD_AFTER": distributed.dead_after.total_seconds(),
+            "VEILLE_IDLE_EXIT": distributed.idle_exit.total_seconds(),
+        }
+    )
+    if mode is CrawlMode.WORKER:
+        settings["SPIDER_MIDDLEWARES"] = {
+            # Outermost (engine side): sees everything a callback yields, after the others.
+            "crawler.distributed.inflight.InFlightMiddleware": 10,
+        }
+    else:
+        settings["ITEM_PIPELINES"] = {}  # an enqueue fetches no article
+    return settings
+
+
+def _local_settings(config: Config, crawl_run_id: int | None) -> dict[str, Any]:
     crawl = config.crawl
     return {
         "BOT_NAME": "veille",

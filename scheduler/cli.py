@@ -7,6 +7,7 @@ then ``./veille.toml``, then built-in defaults are used.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import tempfile
 import threading
@@ -26,6 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from crawler.config import Config, ConfigError, load_config, parse_duration, resolve_config_path
+from crawler.distributed.frontier import redis_problem
 from scheduler.demo import DEMO_PORT, demo_config_text, serve_demo_site
 from scheduler.export import ExportFormat, write_export
 from scheduler.launch import CrawlOutcome, launch_crawl
@@ -139,6 +141,12 @@ def crawl(
         str | None, typer.Option(help="Hard time limit, e.g. '20m' (default: crawl.timeout).")
     ] = None,
     quiet: QuietOption = False,
+    distributed: Annotated[
+        bool,
+        typer.Option(
+            "--distributed", help="Enqueue the sources' polls for `veille worker`s, fetch nothing."
+        ),
+    ] = False,
 ) -> None:
     """Run one crawl of the configured sources now, in a child process."""
     _setup_logging()
@@ -152,12 +160,79 @@ def crawl(
     if not sources:
         _fail("veille: no enabled source in the configuration")
         raise typer.Exit(EXIT_BAD_CONFIG)
+    if distributed:
+        _check_distributed(config)
     with _database_errors(config.database.url):
         outcome = launch_crawl(
-            config, [s.id for s in sources], timeout=limit, echo=None if quiet else _echo_child
+            config,
+            [s.id for s in sources],
+            timeout=limit,
+            echo=None if quiet else _echo_child,
+            enqueue=distributed,
         )
-    _print_run(outcome)
+    if distributed:
+        _print_enqueued(outcome)
+    else:
+        _print_run(outcome)
     raise typer.Exit(outcome.exit_code if outcome.run.status != "timed_out" else 1)
+
+
+def _check_distributed(config: Config) -> None:
+    """Distributed mode needs Redis and a shared database: exit 2 (1 if Redis is down)."""
+    problem = config.distributed_problem()
+    if problem:
+        _fail(f"veille: {problem}")
+        raise typer.Exit(EXIT_BAD_CONFIG)
+    assert config.distributed.redis_url is not None
+    problem = redis_problem(config.distributed.redis_url)
+    if problem:
+        _fail(f"veille: {problem}")
+        raise typer.Exit(1)
+
+
+def _print_enqueued(outcome: CrawlOutcome) -> None:
+    run: CrawlRun = outcome.run
+    stats = run.stats or {}
+    style = "green" if outcome.succeeded else "red"
+    console.print(
+        f"[{style}]Crawl run {run.id} {run.status}[/{style}]: "
+        f"{stats.get('veille/frontier/enqueued', 0)} request(s) enqueued for the workers "
+        f"({stats.get('veille/feeds/requested', 0)} polls, "
+        f"{stats.get('veille/articles/rechecked', 0)} re-checks, "
+        f"{stats.get('veille/feeds/not_due', 0)} not due).",
+        highlight=False,
+    )
+    if run.status == "failed" and run.error:
+        errors.print("Last lines of the crawl's log:", style="red")
+        errors.print(run.error, markup=False, highlight=False)
+
+
+@app.command()
+def worker(
+    config_path: ConfigOption = None,
+    until_idle: Annotated[
+        bool,
+        typer.Option(
+            "--until-idle",
+            help="Exit once the frontier is empty and no worker has anything in flight.",
+        ),
+    ] = False,
+) -> None:
+    """Run a crawl worker: take requests from the shared Redis frontier until stopped."""
+    config = _load_file(config_path)
+    _check_distributed(config)
+    _open_database(config.database.url).dispose()  # reachable, and its schema up to date
+    command = [
+        sys.executable, "-m", "crawler", "--worker",
+        "--config", str(Path(config.path or "").resolve()),
+    ]  # fmt: skip
+    if until_idle:
+        command.append("--until-idle")
+    # The worker is the crawl process itself: SIGTERM and Ctrl-C reach Scrapy, which
+    # finishes what is in flight; nothing is left to a parent that could die first.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
 
 
 def _print_run(outcome: CrawlOutcome) -> None:

@@ -58,6 +58,7 @@ def launch_crawl(
     kill_grace: float = KILL_GRACE_SECONDS,
     stop: threading.Event | None = None,
     due_only: bool = False,
+    enqueue: bool = False,
 ) -> CrawlOutcome:
     """Run one crawl of ``source_ids`` (default: all enabled sources) and wait for it.
 
@@ -65,6 +66,8 @@ def launch_crawl(
     same file. Each line the child logs is passed to ``echo``. Setting ``stop`` (the service is
     shutting down) stops the child: SIGTERM, then SIGKILL after ``kill_grace`` seconds.
     With ``due_only``, only the feeds, sitemaps and pages whose next poll is due are polled.
+    With ``enqueue`` (distributed mode), the child pushes the polls to the shared Redis
+    frontier for ``veille worker`` processes, and fetches nothing itself.
     """
     if config.path is None:
         raise ValueError("launch_crawl needs a configuration loaded from a file")
@@ -86,6 +89,8 @@ def launch_crawl(
         command += ["--source", source.id]
     if due_only:
         command.append("--due-only")
+    if enqueue:
+        command.append("--enqueue")
     environment = {**os.environ, "VEILLE_DATABASE_URL": config.database.url}
     limit = (timeout or config.crawl.timeout).total_seconds()
 

@@ -372,6 +372,7 @@ class VeilleService:
                 kill_grace=self.config.scheduler.stop_grace.total_seconds(),
                 stop=self.stop,
                 due_only=group.due_only,
+                enqueue=self.config.distributed.redis_url is not None,
             )
         except Exception as error:  # the job boundary: a failure becomes a recorded outcome
             logger.exception("Job %s could not run its crawl", group.job_id)

@@ -15,6 +15,7 @@ from crawler.config import (
     DatabaseConfig,
     DedupConfig,
     DigestConfig,
+    DistributedConfig,
     MaintenanceConfig,
     QueryConfig,
     SchedulerConfig,
@@ -55,6 +56,7 @@ def readme_section(title: str) -> str:
         ("`[tagging]`", TaggingConfig),
         ("`[dedup]`", DedupConfig),
         ("`[seeds]`", SeedsConfig),
+        ("`[distributed]`", DistributedConfig),
     ],
 )
 def test_every_setting_is_documented_and_nothing_else(section: str, model: type) -> None:
@@ -64,7 +66,8 @@ def test_every_setting_is_documented_and_nothing_else(section: str, model: type)
 
 def test_top_level_config_sections_are_the_documented_ones() -> None:
     sections = {"database", "crawl", "sources", "scheduler", "digest", "maintenance"}
-    assert set(Config.model_fields) - {"path"} == sections | {"tagging", "dedup", "seeds"}
+    sections |= {"tagging", "dedup", "seeds", "distributed"}
+    assert set(Config.model_fields) - {"path"} == sections
 
 
 def test_every_cli_command_is_documented() -> None:

@@ -7,13 +7,21 @@ source spider; it holds no polling logic.
 
 In a dry run (``veille sources check``) nothing is requested or stored: each entry's
 fate is written to a report instead.
+
+Every request carries in its meta what its callback needs (source, entry, the poll it
+came from), picklable, so that another process can handle it: in distributed mode
+(``veille worker``) a request is made by one process and fetched by another. What a
+spider remembers "during this run" is kept per *round* (``veille_round`` in the meta: the
+enqueue crawl that started the work), since a worker lives through many rounds.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -46,6 +54,26 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+request_failed = object()
+"""Signal (``request``): an errback has dealt with the failure of ``request`` (recorded it).
+
+Sent by every errback of the spiders; in distributed mode the worker's scheduler then
+forgets the request (:mod:`crawler.distributed.inflight`)."""
+
+ROUND = "veille_round"
+"""Meta key: the round (enqueue crawl run) a request belongs to; None outside distributed mode."""
+_ROUNDS_KEPT = 16
+
+
+@dataclass
+class RoundMemory:
+    """What one crawl (one round of a worker) has done already: sources and indexes overlap."""
+
+    handled: set[str] = field(default_factory=set)
+    """Canonical URLs requested or found known."""
+    polled: set[tuple[str, str]] = field(default_factory=set)
+    """(source id, URL) of every target polled: indexes may list themselves."""
+
 
 def is_allowed_host(url: str, allowed_domains: list[str]) -> bool:
     """True when no domains are configured, or the URL's host is one of them or below one."""
@@ -61,8 +89,18 @@ class ArticleSpider(Spider):
         self.sources = sources
         self.dry_run = dry_run
         self.report: list[dict[str, Any]] = []
-        self._handled: set[str] = set()
-        """Canonical URLs requested or found known during this run: sources overlap."""
+        self._rounds: OrderedDict[str | None, RoundMemory] = OrderedDict()
+
+    def round_memory(self, round_id: str | None) -> RoundMemory:
+        """What this round has done already (a crawl has one round, a worker many)."""
+        memory = self._rounds.get(round_id)
+        if memory is None:
+            memory = self._rounds[round_id] = RoundMemory()
+            while len(self._rounds) > _ROUNDS_KEPT:
+                self._rounds.popitem(last=False)
+        else:
+            self._rounds.move_to_end(round_id)
+        return memory
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -89,11 +127,13 @@ class ArticleSpider(Spider):
         source: SourceConfig,
         from_url: str,
         poll: tuple[str, str] | None = None,
+        round_id: str | None = None,
     ) -> tuple[list[Request], int, int]:
         """Requests for the entries' articles, and how many entries were new and seen.
 
         ``poll`` is the (source id, URL) of the remembered feed, sitemap or page they come from.
         """
+        handled = self.round_memory(round_id).handled
         self._count("entries/seen", source, len(entries))
         candidates: dict[str, FeedEntry] = {}
         decisions: dict[str, str] = {}
@@ -126,16 +166,17 @@ class ArticleSpider(Spider):
                 seen += 1
             else:
                 new += 1
-            if canonical in self._handled:
+            if canonical in handled:
                 decisions[entry.link] = "already handled in this run"
                 continue
-            self._handled.add(canonical)
+            handled.add(canonical)
             meta = {
                 "veille_source": source,
                 "veille_entry": entry,
                 "veille_feed_url": from_url,
                 "veille_canonical": canonical,
                 "veille_poll": poll,
+                ROUND: round_id,
             }
             url = entry.link.split("#", 1)[0]
             if canonical in due:
@@ -206,7 +247,7 @@ class ArticleSpider(Spider):
             checked_before=now - self._recheck_every,
         )
 
-    def source_rechecks(self, source: SourceConfig) -> list[Request]:
+    def source_rechecks(self, source: SourceConfig, round_id: str | None = None) -> list[Request]:
         """Requests re-checking the source's young articles that are due, feeds or not."""
         if self._recheck_age is None or self.dry_run:
             return []
@@ -219,10 +260,11 @@ class ArticleSpider(Spider):
                 checked_before=now - self._recheck_every,
             )
         requests = []
+        handled = self.round_memory(round_id).handled
         for item in due:
-            if item.canonical_url in self._handled:
+            if item.canonical_url in handled:
                 continue
-            self._handled.add(item.canonical_url)
+            handled.add(item.canonical_url)
             self._count("articles/rechecked", source)
             meta = {
                 "veille_source": source,
@@ -230,6 +272,7 @@ class ArticleSpider(Spider):
                 "veille_feed_url": None,
                 "veille_canonical": item.canonical_url,
                 "veille_poll": None,
+                ROUND: round_id,
             }
             requests.append(self._recheck_request(item.url, item.target, meta))
         return requests
@@ -288,15 +331,17 @@ class ArticleSpider(Spider):
 
     def article_failed(self, failure: Failure) -> Iterator[FetchedPage]:
         request = failure.request  # type: ignore[attr-defined]
-        reason = failure_reason(failure)
+        self._article_failed(request, failure_reason(failure), failure.getErrorMessage())
+        self.crawler.signals.send_catch_log(signal=request_failed, request=request)
+        return iter(())
+
+    def _article_failed(self, request: Request, reason: str, message: str) -> None:
         source: SourceConfig = request.meta["veille_source"]
         if reason == "robots_txt":
             logger.info("Article %s not fetched: disallowed by robots.txt", request.url)
             self._count("entries/refused/robots_txt", source)
-            return iter(())
-        logger.warning(
-            "Article %s not fetched: %s (%s)", request.url, reason, failure.getErrorMessage()
-        )
+            return
+        logger.warning("Article %s not fetched: %s (%s)", request.url, reason, message)
         self._count(f"articles/failed/{reason}", source)
         if reason == "too_large":
             self._remember(request.meta["veille_canonical"], UrlOutcome.TOO_LARGE, source.id)
@@ -305,7 +350,6 @@ class ArticleSpider(Spider):
             # and asks for this article again. A feed soon drops a page that never comes.
             with self._sessions.begin() as session:
                 forget_body(session, *poll, due_now=False)
-        return iter(())
 
     def _remember(self, canonical_url: str, outcome: UrlOutcome, source_id: str) -> None:
         with self._sessions.begin() as session:

@@ -9,6 +9,11 @@ Articles already in the database are never requested again: entry links are
 canonicalized and looked up before any request is made (:mod:`crawler.spiders.articles`).
 Every refusal and failure is logged once and counted under ``veille/...`` stats, and the
 crawl goes on.
+
+In distributed mode the polls that ``start()`` makes are fetched by other processes
+(``veille worker``): a worker's spider makes no request of its own (``worker=True``),
+reads each target's state from the database when its poll comes back (another worker
+may have polled it since), and learns everything else from the request's meta.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from crawler.sitemaps import (
     iter_robots_sitemaps,
     parse_sitemap,
 )
-from crawler.spiders.articles import ArticleSpider, is_html, size_of
+from crawler.spiders.articles import ROUND, ArticleSpider, is_html, request_failed, size_of
 from crawler.targets import Target, configured_targets, pagination_depth, sitemap_max_age
 from storage.models import PollKind
 from storage.poll_state import (
@@ -87,17 +92,21 @@ class SourceSpider(ArticleSpider):
         *,
         due_only: bool = False,
         dry_run: bool = False,
+        worker: bool = False,
+        round_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(sources, dry_run=dry_run, **kwargs)
         self.crawl_config = crawl_config or CrawlConfig()
         self.due_only = due_only
+        self.worker = worker
+        """Makes no request of its own: takes them from the shared frontier."""
+        self.round_id = round_id
+        """Set by an enqueue crawl: the round its requests belong to."""
         self.bounds = PollBounds(
             self.crawl_config.poll_min_interval, self.crawl_config.poll_max_interval
         )
         self._states: dict[tuple[str, str], TargetState] = {}
-        self._polled: set[tuple[str, str]] = set()
-        """(source id, URL) of every target polled in this run: indexes may list themselves."""
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -109,6 +118,8 @@ class SourceSpider(ArticleSpider):
     # Polling
 
     async def start(self) -> AsyncIterator[Request]:
+        if self.worker:
+            return
         with self._sessions() as session:
             self._states = load_targets(session, [source.id for source in self.sources])
         now = datetime.now(UTC)
@@ -128,25 +139,28 @@ class SourceSpider(ArticleSpider):
                 if self.due_only and state is not None and not is_due(state.next_poll_at, now):
                     self._count("feeds/not_due", source)
                     continue
-                request = self._poll_request(target)
+                request = self._poll_request(target, self.round_id)
                 if request is not None:
                     yield request
         for source in self.sources:
-            for request in self.source_rechecks(source):
+            for request in self.source_rechecks(source, self.round_id):
                 yield request
 
-    def _poll_request(self, target: Target) -> Request | None:
+    def _poll_request(self, target: Target, round_id: str | None) -> Request | None:
         key = (target.source.id, target.url)
-        if key in self._polled:
+        polled = self.round_memory(round_id).polled
+        if key in polled:
             return None
-        self._polled.add(key)
+        polled.add(key)
         state = self._states.get(key)
         headers = {}
+        known_hash = None
         if state is not None and target.remembered and not self.dry_run:
             if state.etag:
                 headers["If-None-Match"] = state.etag
             if state.last_modified:
                 headers["If-Modified-Since"] = state.last_modified
+            known_hash = state.body_hash
         self._count("feeds/requested", target.source)
         return Request(
             target.url,
@@ -157,33 +171,45 @@ class SourceSpider(ArticleSpider):
                 "veille_source": target.source,
                 "veille_target": target,
                 "handle_httpstatus_list": [304],
+                ROUND: round_id,
+                # The body this poll is compared with: the one known when it was asked for.
+                # A worker that died after remembering a newer body, but before its articles
+                # were safe in the frontier, must not make the poll that replaces it skip them.
+                "veille_known_hash": known_hash,
             },
             dont_filter=True,
         )
 
+    def _state_of(self, target: Target, round_id: str | None) -> TargetState | None:
+        """What is remembered of ``target``; a worker reads it from the database every time,
+        since the poll was asked for by another process and other workers poll too."""
+        key = (target.source.id, target.url)
+        if self.worker:
+            self.round_memory(round_id).polled.add(key)
+            with self._sessions() as session:
+                self._states.update(load_targets(session, [target.source.id]))
+        return self._states.get(key)
+
     async def parse_target(self, response: Response) -> AsyncIterator[Request]:
         target: Target = response.meta["veille_target"]
+        round_id: str | None = response.meta.get(ROUND)
         source = target.source
-        state = self._states.get((source.id, target.url))
+        state = self._state_of(target, round_id)
         if response.status == 304:
             self._count("feeds/polled", source)
             self._count("feeds/not_modified", source)
             self._record_unchanged(target, state, response, "not_modified")
             return
         body_hash = hashlib.sha256(response.body).hexdigest()
-        if (
-            not self.dry_run
-            and state is not None
-            and target.remembered
-            and state.body_hash == body_hash
-        ):
+        known_hash = response.meta.get("veille_known_hash", state.body_hash if state else None)
+        if not self.dry_run and state is not None and target.remembered and known_hash == body_hash:
             self._count("feeds/polled", source)
             self._count("feeds/unchanged", source)
             logger.debug("%s %s unchanged (same body)", target.kind.value, target.url)
             self._record_unchanged(target, state, response, "unchanged")
             return
         try:
-            entries, follow = self._parse_body(target, response)
+            entries, follow = self._parse_body(target, response, round_id)
         except PollFailed as error:
             logger.warning(
                 "%s %s of source %s %s",
@@ -198,7 +224,7 @@ class SourceSpider(ArticleSpider):
         if target.kind is PollKind.QUERY:
             entries = await self._resolve_query_links(entries, source, response)
         poll = (source.id, target.url) if target.remembered else None
-        requests, new, seen = self._follow_entries(entries, source, response.url, poll)
+        requests, new, seen = self._follow_entries(entries, source, response.url, poll, round_id)
         if self.dry_run:
             self.report_poll(target, response.status, len(entries))
         # Remembered before any article is requested: an article that fails makes the next
@@ -208,15 +234,15 @@ class SourceSpider(ArticleSpider):
             yield request
 
     def _parse_body(
-        self, target: Target, response: Response
+        self, target: Target, response: Response, round_id: str | None
     ) -> tuple[list[FeedEntry], list[Request]]:
         if target.kind in (PollKind.FEED, PollKind.QUERY):
             return self._feed_entries(target, response), []
         if target.kind is PollKind.SITEMAP:
-            return self._sitemap_entries(target, response)
+            return self._sitemap_entries(target, response, round_id)
         if target.kind is PollKind.PAGE:
-            return self._page_entries(target, response)
-        return [], self._discovered_feeds(target, response)
+            return self._page_entries(target, response, round_id)
+        return [], self._discovered_feeds(target, response, round_id)
 
     def _feed_entries(self, target: Target, response: Response) -> list[FeedEntry]:
         source = target.source
@@ -282,7 +308,7 @@ class SourceSpider(ArticleSpider):
         return await maybe_deferred_to_future(deferToThread(function, *args))
 
     def _sitemap_entries(
-        self, target: Target, response: Response
+        self, target: Target, response: Response, round_id: str | None
     ) -> tuple[list[FeedEntry], list[Request]]:
         source = target.source
         crawl = self.crawl_config
@@ -290,7 +316,7 @@ class SourceSpider(ArticleSpider):
             children = list(iter_robots_sitemaps(response.body, response.url))
             if not children:
                 raise PollFailed("not_a_sitemap", "names no sitemap")
-            return [], self._child_sitemaps(target, children)
+            return [], self._child_sitemaps(target, children, round_id)
         not_before = datetime.now(UTC) - sitemap_max_age(source, crawl)
         try:
             sitemap = parse_sitemap(
@@ -303,10 +329,13 @@ class SourceSpider(ArticleSpider):
         if sitemap.too_old:
             self._count("sitemaps/too_old", source, sitemap.too_old)
         if sitemap.is_index:
-            return [], self._child_sitemaps(target, [child.url for child in sitemap.children])
+            children = [child.url for child in sitemap.children]
+            return [], self._child_sitemaps(target, children, round_id)
         return sitemap.entries, []
 
-    def _child_sitemaps(self, target: Target, urls: list[str]) -> list[Request]:
+    def _child_sitemaps(
+        self, target: Target, urls: list[str], round_id: str | None
+    ) -> list[Request]:
         """Requests for the sitemaps an index (or robots.txt) lists, within the depth limit."""
         source = target.source
         if not self.dry_run:
@@ -324,18 +353,19 @@ class SourceSpider(ArticleSpider):
             self._count("sitemaps/too_deep", source)
             return []
         requests = []
+        polled = self.round_memory(round_id).polled
         for url in urls:
-            if (source.id, url) in self._polled:
+            if (source.id, url) in polled:
                 self._count("sitemaps/repeated", source)
                 continue
             child = Target(source, url, PollKind.SITEMAP, target.url, depth=target.depth + 1)
-            request = self._poll_request(child)
+            request = self._poll_request(child, round_id)
             if request is not None:
                 requests.append(request)
         return requests
 
     def _page_entries(
-        self, target: Target, response: Response
+        self, target: Target, response: Response, round_id: str | None
     ) -> tuple[list[FeedEntry], list[Request]]:
         source = target.source
         if not is_html(response):
@@ -363,12 +393,14 @@ class SourceSpider(ArticleSpider):
         if target.depth < pagination_depth(source, self.crawl_config):
             for url in picked.next_pages[:1]:
                 page = Target(source, url, PollKind.PAGE, target.url, target.depth + 1, False)
-                request = self._poll_request(page)
+                request = self._poll_request(page, round_id)
                 if request is not None:
                     follow.append(request)
         return entries, follow
 
-    def _discovered_feeds(self, target: Target, response: Response) -> list[Request]:
+    def _discovered_feeds(
+        self, target: Target, response: Response, round_id: str | None
+    ) -> list[Request]:
         source = target.source
         if not is_html(response):
             raise PollFailed("not_html", f"is not HTML ({size_of(response.body)})")
@@ -384,13 +416,17 @@ class SourceSpider(ArticleSpider):
                 announce_targets(session, source.id, target.url, feeds, PollKind.FEED.value, _now())
         requests = []
         for url in feeds:
-            request = self._poll_request(Target(source, url, PollKind.FEED, target.url))
+            request = self._poll_request(Target(source, url, PollKind.FEED, target.url), round_id)
             if request is not None:
                 requests.append(request)
         return requests
 
     def target_failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
+        self._target_failed(request, failure)
+        self.crawler.signals.send_catch_log(signal=request_failed, request=request)
+
+    def _target_failed(self, request: Request, failure: Failure) -> None:
         target: Target = request.meta["veille_target"]
         reason = failure_reason(failure)
         logger.warning(
@@ -401,7 +437,7 @@ class SourceSpider(ArticleSpider):
             reason,
             failure.getErrorMessage(),
         )
-        state = self._states.get((target.source.id, target.url))
+        state = self._state_of(target, request.meta.get(ROUND))
         self._poll_failed(target, state, reason, failure.getErrorMessage())
 
     # Remembering each poll
