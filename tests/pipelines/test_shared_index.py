@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import redis
@@ -29,24 +28,11 @@ from pipelines.shared_index import SharedNearDuplicateIndex
 from pipelines.store import DuplicateArticle, StoragePipeline
 from storage.database import make_session_factory, open_database
 from storage.models import Article
-from storage.records import ArticleRecord, CopyKind, Extracted, FetchedPage, PublishedFrom
+from storage.records import ArticleRecord, CopyKind
 from storage.repository import upsert_source
+from tests.pipelines.test_dedup import FETCHED_AT, article
 
 REDIS_URL = os.environ.get("VEILLE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-DATA = Path(__file__).resolve().parents[1] / "data" / "dedup" / "en"
-FETCHED_AT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
-
-
-def article(name: str, url: str) -> ArticleRecord:
-    text = (DATA / f"{name}.txt").read_text(encoding="utf-8")
-    page = FetchedPage(url, url, "wire", text.encode(), "text/html", "utf-8", FETCHED_AT)
-    return ArticleRecord(
-        page=page,
-        extracted=Extracted(text=text, title=name, language="en"),
-        canonical_url=url,
-        published=FETCHED_AT,
-        published_from=PublishedFrom.FIRST_SEEN,
-    )
 
 
 @pytest.fixture
