@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ADMIN_URL = os.environ.get(
     "VEILLE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+REDIS_URL = os.environ.get("VEILLE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 from tests.discovery_site import discovery_site  # noqa: E402,F401  (fixture)
 from tests.fixture_site import news_site  # noqa: E402,F401  (fixture)
@@ -82,6 +85,40 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     name, url = _create_postgres_database(postgres_server)
     yield url
     _drop_postgres_database(postgres_server, name)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis server; tests that need it are skipped where none answers, except under
+    CI (``CI`` set), where they fail."""
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except RedisError as error:
+        problem = f"Redis not reachable at {REDIS_URL}: {error}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{problem} (CI must test Redis)")
+        pytest.skip(problem)
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[Redis]:
+    client = Redis.from_url(redis_url, socket_connect_timeout=2)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def redis_prefix(redis_client: Redis) -> Iterator[str]:
+    """A Redis key prefix of this test's own; its keys are deleted afterwards."""
+    prefix = f"veille-test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    keys = list(redis_client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        redis_client.delete(*keys)
 
 
 @pytest.fixture

@@ -13,13 +13,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
 import socket
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import scrapy
 from redis.asyncio import Redis
 from scrapy.exceptions import NotConfigured
@@ -36,31 +33,14 @@ from scrapy.utils.test import get_crawler
 
 from crawler.distributed.politeness import GlobalPolitenessMiddleware, Lease, PolitenessGate
 
-REDIS_URL = os.environ.get("VEILLE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MIDDLEWARE = "crawler.distributed.politeness.GlobalPolitenessMiddleware"
 SITE = "news.example"
 
 
-@pytest.fixture(scope="module")
-def redis_url() -> str:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.exceptions.RedisError as error:
-        pytest.skip(f"Redis not reachable at {REDIS_URL}: {error}")
-    return REDIS_URL
-
-
 @pytest.fixture
-def prefix(redis_url: str) -> Iterator[str]:
-    """A key prefix of this test's own; its keys are deleted afterwards."""
-    name = f"veille-test-{uuid.uuid4().hex[:12]}"
-    yield name
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{name}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+def prefix(redis_prefix: str) -> str:
+    return redis_prefix
 
 
 def run(scenario: Any) -> Any:

@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +31,6 @@ from werkzeug import Request, Response
 
 from storage.database import make_session_factory, open_database
 from storage.models import Article, CrawlRun
-from tests.crawler.test_frontier import redis_client
 from tests.e2e.test_crawl_cli import veille
 from tests.fixture_site import rss
 
@@ -137,17 +135,9 @@ def newsroom() -> Iterator[Newsroom]:
             server.stop()
 
 
-@pytest.fixture
-def redis_prefix() -> Iterator[tuple[Redis, str]]:
-    client = redis_client()
-    prefix = f"veille-e2e-{uuid.uuid4().hex[:10]}"
-    yield client, prefix
-    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-        client.delete(key)
-    client.close()
-
-
-def write_config(path: Path, newsroom: Newsroom, database_url: str, prefix: str) -> Path:
+def write_config(
+    path: Path, newsroom: Newsroom, database_url: str, redis_url: str, prefix: str
+) -> Path:
     wire_feeds = ", ".join(f'"{newsroom.wire.url_for(f"/feeds/{n}.xml")}"' for n in range(FEEDS))
     path.write_text(
         f"""
@@ -169,7 +159,7 @@ recheck_age = "0s"
 download_timeout = "4s"
 
 [distributed]
-redis_url = "redis://127.0.0.1:6379/0"
+redis_url = "{redis_url}"
 prefix = "{prefix}"
 heartbeat = "1s"
 dead_after = "6s"
@@ -253,10 +243,15 @@ def assert_frontier_empty(client: Redis, prefix: str) -> None:
 
 
 def test_two_workers_fetch_every_article_once_and_fold_copies_into_one_story(
-    newsroom: Newsroom, postgres_url: str, redis_prefix: tuple[Redis, str], tmp_path: Path
+    newsroom: Newsroom,
+    postgres_url: str,
+    redis_url: str,
+    redis_client: Redis,
+    redis_prefix: str,
+    tmp_path: Path,
 ) -> None:
-    client, prefix = redis_prefix
-    config = write_config(tmp_path / "veille.toml", newsroom, postgres_url, prefix)
+    client, prefix = redis_client, redis_prefix
+    config = write_config(tmp_path / "veille.toml", newsroom, postgres_url, redis_url, prefix)
     logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
     workers = [start_worker(config, log) for log in logs]
     for log in logs:
@@ -287,10 +282,15 @@ def test_two_workers_fetch_every_article_once_and_fold_copies_into_one_story(
 
 
 def test_a_worker_killed_mid_crawl_loses_nothing(
-    newsroom: Newsroom, postgres_url: str, redis_prefix: tuple[Redis, str], tmp_path: Path
+    newsroom: Newsroom,
+    postgres_url: str,
+    redis_url: str,
+    redis_client: Redis,
+    redis_prefix: str,
+    tmp_path: Path,
 ) -> None:
-    client, prefix = redis_prefix
-    config = write_config(tmp_path / "veille.toml", newsroom, postgres_url, prefix)
+    client, prefix = redis_client, redis_prefix
+    config = write_config(tmp_path / "veille.toml", newsroom, postgres_url, redis_url, prefix)
     logs = [tmp_path / "victim.log", tmp_path / "survivor.log"]
     victim, survivor = (start_worker(config, log) for log in logs)
     enqueue(config)

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -30,33 +28,13 @@ from storage.database import make_session_factory, open_database
 from storage.models import Article
 from storage.records import ArticleRecord, CopyKind
 from storage.repository import upsert_source
+from tests.conftest import REDIS_URL
 from tests.pipelines.test_dedup import FETCHED_AT, article
 
-REDIS_URL = os.environ.get("VEILLE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
 
 @pytest.fixture
-def redis_client() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.ConnectionError as error:
-        problem = f"Redis not reachable at {REDIS_URL}: {error}"
-        if os.environ.get("CI"):
-            pytest.fail(f"{problem} (CI must test Redis)")
-        pytest.skip(problem)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def prefix(redis_client: redis.Redis) -> Iterator[str]:
-    """A key prefix of this test's own; its keys are deleted afterwards."""
-    prefix = f"veille-test-{uuid.uuid4().hex[:12]}"
-    yield prefix
-    keys = list(redis_client.scan_iter(f"{prefix}:*", count=1000))
-    if keys:
-        redis_client.delete(*keys)
+def prefix(redis_prefix: str) -> str:
+    return redis_prefix
 
 
 @pytest.fixture
