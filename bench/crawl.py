@@ -50,7 +50,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,11 +67,11 @@ DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.exc import OperationalError  # noqa: E402
 
 from bench.local_web import CorpusPage, LocalWeb, RequestCounts, load_corpus_pages  # noqa: E402
+from bench.scratch_postgres import scratch_postgres  # noqa: E402
 from pipelines.extraction import EARLIEST_PLAUSIBLE_DATE, FUTURE_TOLERANCE  # noqa: E402
 from storage.database import create_database_engine, make_session_factory  # noqa: E402
 from storage.models import Article, CrawlRun, Story  # noqa: E402
@@ -414,21 +413,6 @@ def run_trafilatura_cli(web: LocalWeb, workdir: Path) -> tuple[Measure, RequestC
     )
     written = sum(1 for file in output.rglob("*") if file.is_file()) if output.exists() else 0
     return measure, web.log.take(), written
-
-
-@contextmanager
-def scratch_postgres(admin_url: str) -> Iterator[str]:
-    """A new database on the server of ``admin_url``, dropped on the way out."""
-    name = f"veille_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @dataclass

@@ -39,9 +39,7 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,10 +51,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from sqlalchemy import create_engine, event, insert, text  # noqa: E402
-from sqlalchemy.engine import Engine, make_url  # noqa: E402
+from sqlalchemy import event, insert  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
+from bench.scratch_postgres import scratch_postgres  # noqa: E402
 from scheduler.digest_model import DailyDigest, SourceWatch, build_daily_digest  # noqa: E402
 from scheduler.digest_render import (  # noqa: E402
     render_atom,
@@ -368,21 +367,6 @@ def run(url: str, articles: int, stories: int, rounds: int) -> None:
           f"(+known) per initiative: {sections}; {len(digest.failing_sources)} failing and "
           f"{len(digest.silent_sources)} silent sources, {len(digest.runs)} runs")  # fmt: skip
     engine.dispose()
-
-
-@contextmanager
-def scratch_postgres(admin_url: str) -> Iterator[str]:
-    """A new database on the server of ``admin_url``, dropped on the way out."""
-    name = f"veille_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def main() -> None:
