@@ -170,8 +170,9 @@ class ProcessTree:
         ticks_per_second = os.sysconf("SC_CLK_TCK")
         roles: dict[str, tuple[int, float]] = {}
         for pid, ticks in self._cpu_ticks.items():
-            count, seconds = roles.get(self._roles[pid], (0, 0.0))
-            roles[self._roles[pid]] = (count + 1, seconds + ticks / ticks_per_second)
+            role = self._roles.get(pid, "other")
+            count, seconds = roles.get(role, (0, 0.0))
+            roles[role] = (count + 1, seconds + ticks / ticks_per_second)
         return dict(sorted(roles.items(), key=lambda item: -item[1][1]))
 
     def _sample(self) -> None:
@@ -194,8 +195,10 @@ class ProcessTree:
             if pid in cpu:
                 self._cpu_ticks[pid] = max(self._cpu_ticks.get(pid, 0), cpu[pid])
                 # Read again each time: a child seen between fork and exec has its parent's
-                # command line.
-                self._roles[pid] = self.name if depth == 0 else _role(pid)
+                # command line. A process that is ending has none left: keep its last role.
+                role = self.name if depth == 0 else _role(pid)
+                if role is not None:
+                    self._roles[pid] = role
             stack.extend((child, depth + 1) for child in children.get(pid, ()))
         self.peak_rss = max(self.peak_rss, rss)
         self.processes = max(self.processes, count)
@@ -212,11 +215,14 @@ def _read_stat(proc_path: str) -> tuple[int, int] | None:
         return None  # the process ended meanwhile
 
 
-def _role(pid: int) -> str:
+def _role(pid: int) -> str | None:
+    """What the process is, from its command line; None when it has none (it is ending)."""
     try:
         arguments = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
-        return "other"
+        return None
+    if not arguments[0]:
+        return None
     command = " ".join(arguments)
     if "-m crawler" in command:
         return "crawl process"
