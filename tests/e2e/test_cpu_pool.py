@@ -26,8 +26,9 @@ from pytest_httpserver import HTTPServer
 from tests.e2e.test_crawl_cli import last_run, stored_articles
 from tests.fixture_site import rss
 
-PAGES = 150
-"""Enough that the pool starts: after about forty pages prepared in-process."""
+PAGES = 300
+"""Enough that the pool starts: once pages prepared in-process have taken 5 s of CPU, which
+on a fast, idle machine may take well over a hundred pages."""
 PAGES_FOR_A_CRASH = 300
 """Enough that the pool still has work once its workers are up, however long they take to
 start on a busy machine: pages are prepared in-process meanwhile."""
