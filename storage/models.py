@@ -19,6 +19,7 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -99,6 +100,15 @@ class Source(Base):
 
 class Article(Base):
     __tablename__ = "articles"
+    __table_args__ = (
+        # A hash index on PostgreSQL: looked up by equality only, and a page may declare a
+        # URL longer than a btree entry can be (2,704 bytes), which would fail its insert.
+        Index(
+            "ix_articles_declared_canonical_url",
+            "declared_canonical_url",
+            postgresql_using="hash",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"), index=True)
@@ -107,6 +117,8 @@ class Article(Base):
     canonical_url: Mapped[str] = mapped_column(Text, unique=True)
     final_url: Mapped[str] = mapped_column(Text)
     declared_canonical_url: Mapped[str | None] = mapped_column(Text)
+    """The page's own canonical link when it names another URL: storing that URL's article
+    looks it up (indexed), to bring the page into its story."""
     feed_url: Mapped[str | None] = mapped_column(Text)
     title: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str | None] = mapped_column(Text)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
@@ -33,7 +34,14 @@ from storage.models import (
 )
 from storage.records import ArticleRecord, CopyCheck, CopyKind, TagRecord
 from storage.seeds import save_comparison
-from storage.stories import adopt_declared_copies, join_story, save_signature
+from storage.stories import (
+    adopt_declared_copies,
+    find_id_by_canonical_url,
+    join_story,
+    save_signature,
+    start_story,
+    story_of,
+)
 from storage.urls import UnusableUrl, canonicalize_url
 
 # SQLite accepts at most 32766 bound parameters per statement; stay well below.
@@ -41,12 +49,45 @@ _LOOKUP_BATCH = 500
 
 
 def _insert(session: Session, model: type[Base]) -> Any:
-    dialect = session.get_bind().dialect.name
+    return _dialect_insert(session.get_bind().dialect.name, model)
+
+
+def _dialect_insert(dialect: str, table: Any) -> Any:
     if dialect == "postgresql":
-        return postgresql_insert(model)
+        return postgresql_insert(table)
     if dialect == "sqlite":
-        return sqlite_insert(model)
+        return sqlite_insert(table)
     raise UnsupportedDatabase(f"Veille supports SQLite and PostgreSQL, not {dialect}")
+
+
+# Statements run for every stored article are built once (per dialect where the syntax
+# differs) and executed with parameters: building one per call, and its cache key, cost
+# more CPU than the database takes to run it.
+
+
+@cache
+def _insert_article(dialect: str) -> Any:
+    """Insert an article unless its canonical URL is stored already; returns its id, if new."""
+    articles = Article.__table__
+    return (
+        _dialect_insert(dialect, articles)
+        .on_conflict_do_nothing(index_elements=[articles.c.canonical_url])
+        .returning(articles.c.id)
+    )
+
+
+@cache
+def _upsert_known_urls(dialect: str) -> Any:
+    """Insert known URLs; one known already keeps its outcome and gets a new ``last_seen``."""
+    known_urls = KnownUrl.__table__
+    statement = _dialect_insert(dialect, known_urls)
+    return statement.on_conflict_do_update(
+        index_elements=[known_urls.c.url], set_={"last_seen": statement.excluded.last_seen}
+    )
+
+
+_INSERT_TAGS = insert(ArticleTag.__table__)
+_INSERT_RAW_PAGE = insert(RawPage.__table__)
 
 
 def upsert_source(
@@ -88,19 +129,33 @@ def remember_url(
     detail: str | None = None,
 ) -> None:
     """Record that ``url`` (canonical) was fetched with this outcome; the first outcome stays."""
+    _remember(session, [url], outcome, source_id=source_id, article_id=article_id, detail=detail)
+
+
+def _remember(
+    session: Session,
+    urls: list[str],
+    outcome: UrlOutcome,
+    *,
+    source_id: str | None,
+    article_id: int | None,
+    detail: str | None = None,
+) -> None:
+    """:func:`remember_url` for distinct URLs, in one statement."""
     now = utcnow()
-    statement = _insert(session, KnownUrl).values(
-        url=url,
-        outcome=outcome.value,
-        article_id=article_id,
-        source_id=source_id,
-        detail=detail,
-        first_seen=now,
-        last_seen=now,
-    )
-    session.execute(
-        statement.on_conflict_do_update(index_elements=[KnownUrl.url], set_={"last_seen": now})
-    )
+    rows = [
+        {
+            "url": url,
+            "outcome": outcome.value,
+            "article_id": article_id,
+            "source_id": source_id,
+            "detail": detail,
+            "first_seen": now,
+            "last_seen": now,
+        }
+        for url in urls
+    ]
+    session.execute(_upsert_known_urls(session.get_bind().dialect.name), rows)
 
 
 def store_article(
@@ -114,98 +169,94 @@ def store_article(
     page, extracted = record.page, record.extracted
     check = record.copy_check
     exact = check is not None and check.kind is CopyKind.EXACT
-    statement = (
-        _insert(session, Article)
-        .values(
-            source_id=page.source_id,
-            crawl_run_id=crawl_run_id,
-            url=page.url,
-            canonical_url=record.canonical_url,
-            final_url=page.final_url,
-            declared_canonical_url=extracted.declared_canonical_url,
-            feed_url=page.feed_url,
-            title=extracted.title,
-            text=None if exact else extracted.text,
-            author=extracted.author,
-            sitename=extracted.sitename,
-            description=extracted.description,
-            language=extracted.language,
-            language_detected=extracted.language_detected,
-            published=record.published,
-            published_from=record.published_from.value,
-            fetched_at=page.fetched_at,
-            relevant=record.relevant,
-            tagged_at=utcnow() if record.tags is not None else None,
-            etag=page.etag,
-            last_modified=page.last_modified,
-            content_fingerprint=check.fingerprint if check else None,
-            duplicate_of=check.copy_of if check else None,
-            similarity=check.similarity if check else None,
-        )
-        .on_conflict_do_nothing(index_elements=[Article.canonical_url])
-        .returning(Article.id)
-    )
-    article_id = session.execute(statement).scalar_one_or_none()
+    dialect = session.get_bind().dialect.name
+    values = {
+        "source_id": page.source_id,
+        "crawl_run_id": crawl_run_id,
+        "url": page.url,
+        "canonical_url": record.canonical_url,
+        "final_url": page.final_url,
+        "declared_canonical_url": extracted.declared_canonical_url,
+        "feed_url": page.feed_url,
+        "title": extracted.title,
+        "text": None if exact else extracted.text,
+        "author": extracted.author,
+        "sitename": extracted.sitename,
+        "description": extracted.description,
+        "language": extracted.language,
+        "language_detected": extracted.language_detected,
+        "published": record.published,
+        "published_from": record.published_from.value,
+        "fetched_at": page.fetched_at,
+        "relevant": record.relevant,
+        "tagged_at": utcnow() if record.tags is not None else None,
+        "etag": page.etag,
+        "last_modified": page.last_modified,
+        "content_fingerprint": check.fingerprint if check else None,
+        "duplicate_of": check.copy_of if check else None,
+        "similarity": check.similarity if check else None,
+    }
+    article_id = session.execute(_insert_article(dialect), values).scalar_one_or_none()
     if article_id is None:
-        target_id = session.scalar(
-            select(Article.id).where(Article.canonical_url == record.canonical_url)
-        )
+        target_id = find_id_by_canonical_url(session, record.canonical_url)
     else:
         target_id = article_id
         if record.tags is not None:
             _add_tags(session, article_id, record.tags)
         if check is not None:
-            _file_in_story(session, article_id, check, page.fetched_at)
+            _file_in_story(session, article_id, record, check)
+        session.execute(
+            _INSERT_RAW_PAGE,
+            {
+                "article_id": article_id,
+                "content_type": page.content_type,
+                "encoding": page.encoding,
+                "size": len(page.body),
+                "body_zlib": record.stored_body(),
+                "fetched_at": page.fetched_at,
+            },
+        )
         if record.comparison is not None:
             save_comparison(session, article_id, record.comparison)
-        session.add(
-            RawPage(
-                article_id=article_id,
-                content_type=page.content_type,
-                encoding=page.encoding,
-                size=len(page.body),
-                body_zlib=record.stored_body(),
-                fetched_at=page.fetched_at,
-            )
-        )
-        session.flush()
-    for alias in _aliases(record):
-        remember_url(
-            session, alias, UrlOutcome.ARTICLE, source_id=page.source_id, article_id=target_id
-        )
+    aliases = _aliases(record)
+    _remember(session, aliases, UrlOutcome.ARTICLE, source_id=page.source_id, article_id=target_id)
     return article_id
 
 
-def _file_in_story(session: Session, article_id: int, check: CopyCheck, at: datetime) -> None:
-    article = session.get(Article, article_id)
-    assert article is not None
-    story_id = None
-    if check.copy_of is not None:
-        original = session.get(Article, check.copy_of)
-        if original is not None:
-            if original.story_id is None:  # stored before stories existed
-                join_story(session, original, None)
-            story_id = original.story_id
-    join_story(session, article, story_id)
-    if check.copy_of is None:  # pages stored earlier may name this one as their canonical
-        adopt_declared_copies(
-            session, article, [article.canonical_url, article.url, article.final_url]
+def _file_in_story(
+    session: Session, article_id: int, record: ArticleRecord, check: CopyCheck
+) -> None:
+    story_id = story_of(session, check.copy_of) if check.copy_of is not None else None
+    if story_id is None:
+        story_id = start_story(
+            session,
+            article_id,
+            title=record.extracted.title,
+            language=record.extracted.language,
+            fetched_at=record.page.fetched_at,
         )
+    else:
+        join_story(session, article_id, story_id)
+    if check.copy_of is None:  # pages stored earlier may name this one as their canonical
+        urls = (record.canonical_url, record.page.url, record.page.final_url)
+        adopt_declared_copies(session, article_id, story_id, dict.fromkeys(urls))
     if check.signature is not None and check.kind is not CopyKind.EXACT:
-        save_signature(session, article_id, check.signature, at)
+        save_signature(session, article_id, check.signature, record.page.fetched_at)
 
 
 def _add_tags(session: Session, article_id: int, tags: Iterable[TagRecord]) -> None:
-    session.add_all(
-        ArticleTag(
-            article_id=article_id,
-            initiative=tag.initiative,
-            score=tag.score,
-            relevant=tag.relevant,
-            evidence=list(tag.evidence),
-        )
+    rows = [
+        {
+            "article_id": article_id,
+            "initiative": tag.initiative,
+            "score": tag.score,
+            "relevant": tag.relevant,
+            "evidence": list(tag.evidence),
+        }
         for tag in tags
-    )
+    ]
+    if rows:  # executed with no rows, an insert would add one row of defaults
+        session.execute(_INSERT_TAGS, rows)
 
 
 def replace_tags(session: Session, article_id: int, tags: Iterable[TagRecord]) -> None:
@@ -222,7 +273,7 @@ def replace_tags(session: Session, article_id: int, tags: Iterable[TagRecord]) -
 
 def _aliases(record: ArticleRecord) -> list[str]:
     aliases = [record.canonical_url]
-    for url in (record.page.url, record.page.final_url):
+    for url in dict.fromkeys((record.page.url, record.page.final_url)):  # often one URL
         try:
             aliases.append(canonicalize_url(url))
         except UnusableUrl:
