@@ -31,6 +31,7 @@ from scrapy.crawler import Crawler
 from scrapy.http import HtmlResponse, Response, TextResponse
 from sqlalchemy.orm import Session
 from twisted.python.failure import Failure
+from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
 from crawler.config import SourceConfig
 from crawler.failures import failure_reason
@@ -318,7 +319,7 @@ class ArticleSpider(Spider):
             source_id=source.id,
             body=response.body,
             content_type=content_type.decode("latin-1") if content_type else None,
-            encoding=getattr(response, "encoding", None),
+            encoding=declared_encoding(response),
             fetched_at=datetime.now(UTC),
             feed_url=response.meta["veille_feed_url"],
             feed_title=entry.title,
@@ -360,6 +361,21 @@ def is_html(response: Response) -> bool:
     if isinstance(response, HtmlResponse):
         return True
     return isinstance(response, TextResponse) and b"<html" in response.body[:4096].lower()
+
+
+def declared_encoding(response: Response) -> str | None:
+    """The charset the page states (byte-order mark, HTTP header, ``<meta>``, in Scrapy's
+    order), without guessing: ``response.encoding`` would run a detector over the whole body
+    of every page that states none (a millisecond or more), and extraction decodes the page
+    itself anyway (:func:`pipelines.extraction.extract`)."""
+    bom_encoding, _ = read_bom(response.body)
+    if bom_encoding:
+        return bom_encoding
+    content_type = response.headers.get(b"Content-Type")
+    header_encoding = http_content_type_encoding(
+        content_type.decode("latin-1") if content_type else None
+    )
+    return header_encoding or html_body_declared_encoding(response.body)
 
 
 def _header(response: Response, name: bytes) -> str | None:

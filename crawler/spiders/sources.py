@@ -52,7 +52,14 @@ from crawler.sitemaps import (
     iter_robots_sitemaps,
     parse_sitemap,
 )
-from crawler.spiders.articles import ROUND, ArticleSpider, is_html, request_failed, size_of
+from crawler.spiders.articles import (
+    ROUND,
+    ArticleSpider,
+    declared_encoding,
+    is_html,
+    request_failed,
+    size_of,
+)
 from crawler.targets import Target, configured_targets, pagination_depth, sitemap_max_age
 from storage.models import PollKind
 from storage.poll_state import (
@@ -375,7 +382,7 @@ class SourceSpider(ArticleSpider):
             response.url,
             pattern=source.link_pattern,
             max_links=self.crawl_config.max_links_per_page,
-            encoding=getattr(response, "encoding", None),
+            encoding=declared_encoding(response),
             allowed_domains=source.allowed_domains,
         )
         for reason, count in picked.refused.items():
