@@ -9,10 +9,11 @@ below the stages, so that each of them can read it.
 
 - *Processes, started with spawn*: the work is Python that holds the GIL, so threads would not
   help; and a forked child would inherit the crawl's threads and database connections.
-- *Started when worth it*: a worker costs about 5 s of CPU to start (imports, the taxonomy,
+- *Started when worth it*: a worker costs 2 to 5 s of CPU to start (imports, the taxonomy,
   the language model), as much as some forty pages. The pool starts once the pages prepared
-  in-process have taken that long (:data:`START_AFTER_SECONDS`), so a crawl that finds a few
-  new pages starts none; until its workers are up, pages are still prepared in-process. Each
+  in-process have taken that long (:data:`START_AFTER_SECONDS`), or when the caller knows
+  that many pages are coming (:meth:`CpuPool.start`), so a crawl that finds a few new pages
+  starts none; until its workers are up, pages are still prepared in-process. Each
   worker runs the pool's initializer once: what it loads stays loaded for every page.
 - *Back-pressure*: at most :data:`IN_FLIGHT_PER_WORKER` calls per worker are in the pool; the
   others wait in the reactor, holding nothing but their page. The pages waiting are bounded by
@@ -158,6 +159,10 @@ class CpuPool:
     async def run(self, function: Callable[..., _T], *args: Any) -> _T:
         """``function(*args)``, in a worker if the pool is up; raises :class:`WorkerCrashed` if
         the worker dies."""
+        if not self._is_up() and self.started and self.inline_seconds == 0:
+            # Started before anything ran here: rather than load in this process, for one or
+            # two pages, what each worker loads (a second or two of CPU), wait for a worker.
+            await self.wait_started()
         if not self._is_up():
             started = time.thread_time()
             try:
@@ -209,14 +214,15 @@ class CpuPool:
         """Whether the workers are up or starting."""
         return self._executor is not None
 
-    def start(self) -> None:
-        """Start the workers now (they start on their own when the work calls for it)."""
-        if self.workers == 0 or self._executor is not None:
+    def start(self, why: str | None = None) -> None:
+        """Start the workers now (they start on their own when the work calls for it); ``why``
+        is logged."""
+        if self.workers == 0 or self._executor is not None or self._unavailable:
             return
         logger.info(
-            "CPU pool: starting %d workers (pages took %.1f s of CPU in-process so far)",
+            "CPU pool: starting %d workers (%s)",
             self.workers,
-            self.inline_seconds,
+            why or f"pages took {self.inline_seconds:.1f} s of CPU in-process so far",
         )
         executor = ProcessPoolExecutor(
             self.workers,

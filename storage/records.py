@@ -24,8 +24,12 @@ class PublishedFrom(StrEnum):
 
 
 def compress_body(body: bytes) -> bytes:
-    """A downloaded page as the raw-page table keeps it: zlib, level 6."""
-    return zlib.compress(body, 6)
+    """A downloaded page as the raw-page table keeps it: zlib, level 3.
+
+    On the benchmark's 1,000 news pages level 3 takes 1.4 ms a page where level 6 takes 2.9
+    (once per stored article, in the CPU pool), for 10 % more bytes (4.4:1 rather than 4.9:1).
+    """
+    return zlib.compress(body, 3)
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,6 +100,20 @@ def test_without_workers_every_call_runs_in_process() -> None:
     assert asyncio.run(scenario()) == (os.getpid(), False)
 
 
+def test_a_pool_started_for_the_work_to_come_runs_even_the_first_call() -> None:
+    # Started at once (many pages to come), the pool takes the first call too: preparing it
+    # in-process would load in the crawl process what every worker loads.
+    async def scenario() -> int:
+        pool = CpuPool(1, start_after=60)
+        try:
+            pool.start("200 requests waiting")
+            return await pool.run(os.getpid)
+        finally:
+            pool.shutdown()
+
+    assert asyncio.run(scenario()) != os.getpid()
+
+
 def test_the_pool_starts_once_in_process_work_calls_for_it() -> None:
     async def scenario() -> list[int]:
         pool = CpuPool(1, start_after=0.3)

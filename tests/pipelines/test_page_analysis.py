@@ -167,6 +167,34 @@ def test_records_are_the_same_whichever_process_prepares_them(tmp_path: Path) ->
     ]
 
 
+@pytest.mark.parametrize(("waiting", "pool_started"), [(250, True), (20, False)])
+def test_a_large_crawl_starts_the_pool_with_its_first_page(
+    tmp_path: Path, waiting: int, pool_started: bool
+) -> None:
+    # With hundreds of requests waiting, the first page starts the workers and goes to one of
+    # them; with a few, pages are prepared in-process until they have cost 5 s of CPU.
+    url = f"sqlite:///{tmp_path / 'veille.db'}"
+    prepare_database(url)
+    crawler = get_crawler(settings_dict={"VEILLE_DATABASE_URL": url, "VEILLE_CPU_WORKERS": 1})
+    assert crawler.stats is not None
+    crawler.stats.set_value("scheduler/enqueued", waiting + 10)
+    crawler.stats.set_value("scheduler/dequeued", 10)
+    extraction = ExtractionPipeline.from_crawler(crawler)
+    extraction.open_spider()
+    language, title, paragraphs = ARTICLES[WAICO]
+    try:
+        record = asyncio.run(
+            extraction.process_item(
+                page(WAICO, article_html(WAICO, language, title, paragraphs, "utf-8"))
+            )
+        )
+        assert record.extracted.title == title
+        assert extraction.pool.started is pool_started
+        assert (extraction.pool.inline_seconds == 0) is pool_started
+    finally:
+        extraction.close_spider()
+
+
 def test_a_prepared_page_travels_back_without_its_body_but_compressed_for_storage() -> None:
     path = WAICO
     language, title, paragraphs = ARTICLES[path]
