@@ -37,9 +37,8 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
-from datasketch import LeanMinHash
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.utils.asyncio import sleep
@@ -59,12 +58,15 @@ from storage.crawl_stats import count_event
 from storage.database import create_database_engine, make_session_factory
 from storage.records import ArticleRecord, CopyCheck, CopyKind, FetchedPage
 from storage.stories import (
-    find_by_canonical_url,
-    find_copy_by_fingerprint,
+    find_copy_id_by_fingerprint,
+    find_id_by_canonical_url,
     iter_dated_signatures,
     iter_signatures,
 )
 from storage.urls import UnusableUrl, canonicalize_url
+
+if TYPE_CHECKING:
+    from datasketch import LeanMinHash
 
 logger = logging.getLogger(__name__)
 
@@ -183,15 +185,12 @@ class DedupPipeline:
     ):
         self.crawler = crawler
         self.window = window
+        self.threshold = threshold
         self.shared: SharedNearDuplicateIndex | None = None
         """The index in Redis that every worker shares, if ``VEILLE_REDIS_URL`` is set."""
-        self.index: NearDuplicateIndex | SharedNearDuplicateIndex
         if redis_url:
-            self.index = self.shared = SharedNearDuplicateIndex.from_url(
-                redis_url, redis_prefix, threshold
-            )
-        else:
-            self.index = NearDuplicateIndex(threshold=threshold)
+            self.shared = SharedNearDuplicateIndex.from_url(redis_url, redis_prefix, threshold)
+        self._index: NearDuplicateIndex | SharedNearDuplicateIndex | None = None
         self.wait_seconds = PENDING_SECONDS + 5
         """How long a check waits for a provisional original at most (shared index)."""
         self._pending: dict[str, FetchedPage] = {}
@@ -216,16 +215,30 @@ class DedupPipeline:
         crawler.signals.connect(pipeline.item_left, signal=signals.item_error)
         return pipeline
 
-    def open_spider(self) -> None:
-        since = datetime.now(UTC) - self.window
-        if self.shared is not None:
-            self._open_shared(self.shared, since)
-            return
+    @property
+    def index(self) -> NearDuplicateIndex | SharedNearDuplicateIndex:
+        """The near-duplicate index, with the signatures of the window (:meth:`load_index`)."""
+        return self.load_index()
+
+    def load_index(self) -> NearDuplicateIndex | SharedNearDuplicateIndex:
+        """The index, loaded the first time: when the first article is checked, so that a
+        crawl that finds no new article does not load it (nor import datasketch)."""
+        if self._index is None:
+            since = datetime.now(UTC) - self.window
+            if self.shared is not None:
+                self._open_shared(self.shared, since)
+                self._index = self.shared
+            else:
+                self._index = self._load_local(since)
+        return self._index
+
+    def _load_local(self, since: datetime) -> NearDuplicateIndex:
+        index = NearDuplicateIndex(threshold=self.threshold)
         loaded = skipped = 0
         with self._sessions() as session:
             for article_id, data in iter_signatures(session, since):
                 try:
-                    self.index.add(str(article_id), signature_from_bytes(data))
+                    index.add(str(article_id), signature_from_bytes(data))
                     loaded += 1
                 except ValueError:  # an older signature format: not comparable
                     skipped += 1
@@ -236,6 +249,7 @@ class DedupPipeline:
             self.window.days,
             skipped,
         )
+        return index
 
     def _open_shared(self, shared: SharedNearDuplicateIndex, since: datetime) -> None:
         """The first worker of a crawl-set loads the window; every worker evicts."""
@@ -270,6 +284,7 @@ class DedupPipeline:
         if item.page.recheck_of is not None:  # a stored article: its story is known
             return item
         fingerprints = item.fingerprints if isinstance(item, PreparedArticle) else None
+        self.load_index()
         if self.shared is None:
             check = self._check(item, fingerprints)
         else:
@@ -430,12 +445,10 @@ def _lookups(
     """Stored article ids by content fingerprint, and by canonical URL."""
 
     def find_exact(fingerprint: str) -> int | None:
-        found = find_copy_by_fingerprint(session, fingerprint)
-        return found.id if found is not None else None
+        return find_copy_id_by_fingerprint(session, fingerprint)
 
     def find_canonical(url: str) -> int | None:
-        found = find_by_canonical_url(session, url)
-        return found.id if found is not None else None
+        return find_id_by_canonical_url(session, url)
 
     return find_exact, find_canonical
 

@@ -88,11 +88,16 @@ import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache, lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from pipelines.text_normalization import normalize_text
+
+if TYPE_CHECKING:
+    # Imported where used: datasketch imports SciPy (half a second), which a crawl that finds
+    # no new article never needs.
+    from datasketch import LeanMinHash, MinHash
 
 NUM_PERM = 128
 SEED = 1
@@ -184,6 +189,8 @@ def _shingles_of(tokens: Sequence[str], size: int) -> set[str]:
 @cache
 def _empty_minhash() -> MinHash:
     # Drawing the permutations is the slow part of making a MinHash; copies share them.
+    from datasketch import MinHash
+
     return MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME, hashfunc=zlib.crc32)
 
 
@@ -192,6 +199,8 @@ def minhash_of_shingles(found: Iterable[str]) -> LeanMinHash:
     encoded = [shingle.encode("utf-8") for shingle in found]
     if not encoded:
         raise ValueError("no letters or digits to fingerprint")
+    from datasketch import LeanMinHash
+
     minhash = _empty_minhash().copy()
     minhash.update_batch(encoded)
     return LeanMinHash(minhash)
@@ -219,6 +228,8 @@ def signature_from_bytes(data: bytes) -> LeanMinHash:
             f"not a format-{SIGNATURE_FORMAT} signature "
             f"({len(data)} bytes, format {data[0] if data else None})"
         )
+    from datasketch import LeanMinHash
+
     values = np.frombuffer(data, dtype="<u4", offset=1).astype(np.uint32)
     return LeanMinHash(seed=SEED, hashvalues=values, scheme=SCHEME)
 
@@ -270,6 +281,8 @@ class NearDuplicateIndex:
         num_perm: int = NUM_PERM,
         bands: tuple[int, int] = (LSH_BANDS, LSH_ROWS),
     ) -> None:
+        from datasketch import MinHashLSH
+
         self.threshold = threshold
         self._lsh = MinHashLSH(num_perm=num_perm, params=bands)
         self._signatures: dict[str, LeanMinHash] = {}

@@ -101,10 +101,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from itertools import chain
 from pathlib import Path
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 import numpy as np
-from datasketch import LeanMinHash
 from scrapy.crawler import Crawler
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -133,6 +132,9 @@ from storage.database import create_database_engine, make_session_factory
 from storage.models import Seed
 from storage.records import ArticleRecord, ComparisonRecord
 from storage.seeds import list_seeds
+
+if TYPE_CHECKING:
+    from datasketch import LeanMinHash
 
 logger = logging.getLogger(__name__)
 

@@ -36,11 +36,10 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 import redis
-from datasketch import LeanMinHash
 
 from pipelines.fingerprint import (
     DEFAULT_THRESHOLD,
@@ -50,6 +49,9 @@ from pipelines.fingerprint import (
     signature_from_bytes,
     signature_to_bytes,
 )
+
+if TYPE_CHECKING:
+    from datasketch import LeanMinHash
 
 logger = logging.getLogger(__name__)
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +23,7 @@ from storage.database import make_session_factory, open_database
 from storage.records import ArticleRecord, CopyKind, Extracted, FetchedPage, PublishedFrom
 from storage.repository import upsert_source
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parents[1] / "data" / "dedup" / "en"
 FETCHED_AT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -47,7 +52,7 @@ def crawler(database_url: str) -> Crawler:
 @pytest.fixture
 def stages(crawler: Crawler) -> Iterator[tuple[DedupPipeline, StoragePipeline]]:
     dedup, store = DedupPipeline.from_crawler(crawler), StoragePipeline.from_crawler(crawler)
-    dedup.open_spider()
+    dedup.load_index()
     yield dedup, store
     dedup.close_spider()
     store.close_spider()
@@ -111,3 +116,37 @@ def test_precomputed_fingerprints_give_the_same_verdict() -> None:
     ]
     assert verdicts[0] == verdicts[1]
     assert verdicts[0].kind is CopyKind.NEAR and verdicts[0].copy_of == 7
+
+
+def test_a_crawl_that_checks_no_article_loads_no_index(tmp_path: Path) -> None:
+    # A re-crawl that finds nothing new should start fast: neither the window's signatures
+    # nor datasketch (which imports SciPy, half a second) are loaded until an article comes.
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from scrapy.utils.test import get_crawler
+        from crawler.settings import ITEM_PIPELINES
+        from scrapy.utils.misc import load_object
+        from storage.database import open_database
+
+        url = "sqlite:///{tmp_path / "veille.db"}"
+        open_database(url).dispose()
+        crawler = get_crawler(settings_dict={{"VEILLE_DATABASE_URL": url}})
+        stages = [load_object(path).from_crawler(crawler) for path in ITEM_PIPELINES]
+        dedup = next(stage for stage in stages if type(stage).__name__ == "DedupPipeline")
+        dedup.close_spider()
+        print("datasketch" in sys.modules)
+        dedup.load_index()
+        print("datasketch" in sys.modules)
+        """
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.split() == ["False", "True"]

@@ -59,7 +59,7 @@ class Worker:
         self.crawler: Crawler = get_crawler(settings_dict=settings)
         self.dedup = DedupPipeline.from_crawler(self.crawler)
         self.store = StoragePipeline.from_crawler(self.crawler)
-        self.dedup.open_spider()
+        self.dedup.load_index()
 
     async def check(self, item: ArticleRecord) -> ArticleRecord:
         return await self.dedup.process_item(item)
