@@ -119,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"veille: {problem}", file=sys.stderr)
             return EXIT_FAILED
 
-    engine = open_database(config.database.url)
+    # A crawl run created by the launcher (`veille crawl`, the service) comes after it opened
+    # the database, schema upgrade included.
+    engine = open_database(config.database.url, upgrade=arguments.run_id is None)
     if arguments.check is not None:
         engine.dispose()
         return check_sources(config, sources, arguments.check)

@@ -7,8 +7,6 @@ out. Only feeds on the homepage's own site are kept unless the source allows oth
 
 from __future__ import annotations
 
-from trafilatura.feeds import FeedParameters, determine_feed
-
 from storage.urls import host_of
 
 MAX_FEEDS = 10
@@ -17,6 +15,10 @@ MAX_FEEDS = 10
 
 def discover_feeds(html: str, homepage_url: str, *, allow_offsite: bool = False) -> list[str]:
     """Absolute URLs of the feeds ``html`` (the page at ``homepage_url``) announces."""
+    # Imported here: trafilatura (and the language model it imports) is for the pages, which
+    # the crawl's CPU pool prepares; a crawl process need not load it to poll feeds.
+    from trafilatura.feeds import FeedParameters, determine_feed
+
     host = host_of(homepage_url)
     params = FeedParameters(homepage_url, host, homepage_url)
     feeds = []

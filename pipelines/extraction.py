@@ -20,12 +20,8 @@ from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit
 
 from lxml.html import HtmlElement
-from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
-from trafilatura import bare_extraction
-from trafilatura.settings import Document, Extractor
-from trafilatura.utils import detect_encoding, load_html
 from w3lib.encoding import html_to_unicode, http_content_type_encoding
 
 from pipelines.cpu_pool import CpuPool, PreparedArticle, WorkerCrashed, cpu_workers
@@ -38,6 +34,9 @@ from storage.repository import remember_url
 from storage.urls import canonicalize_url
 
 if TYPE_CHECKING:
+    from py3langid.langid import LanguageIdentifier
+    from trafilatura.settings import Extractor
+
     from pipelines.page_analysis import PageJob
 
 logger = logging.getLogger(__name__)
@@ -61,6 +60,7 @@ _OVERRULE_DECLARED_MIN_CHARS = 150
 # language as the first 5,000 on every page, in 1.3 ms rather than 2.2.
 _DETECTION_SAMPLE_CHARS = 2000
 
+
 # Built once; extract() copies it (a few microseconds) to set the per-page URL and date bound,
 # because bare_extraction() ignores its own url= argument when given options.
 # output_format="python" is required: with any other format the Document's text stays empty.
@@ -68,16 +68,22 @@ _DETECTION_SAMPLE_CHARS = 2000
 # and a page date overrides the feed's. On the 851 pages of trafilatura's evaluation set with a
 # gold date, turning it on adds 29 right dates and 62 wrong ones (52 on pages that state none),
 # so it stays off and an undated page falls back to its feed entry's date.
-_OPTIONS = Extractor(
-    output_format="python",
-    with_metadata=True,
-    comments=False,
-    date_params={
-        "original_date": True,
-        "extensive_search": False,
-        "min_date": EARLIEST_PLAUSIBLE_DATE.date().isoformat(),
-    },
-)
+@cache
+def _options() -> Extractor:
+    # trafilatura is imported on first use: a crawl process whose pages all go to the CPU pool
+    # never loads it, nor the language model it imports.
+    from trafilatura.settings import Extractor
+
+    return Extractor(
+        output_format="python",
+        with_metadata=True,
+        comments=False,
+        date_params={
+            "original_date": True,
+            "extensive_search": False,
+            "min_date": EARLIEST_PLAUSIBLE_DATE.date().isoformat(),
+        },
+    )
 
 
 def extract(
@@ -97,17 +103,21 @@ def extract(
     whatever it says. ``language_hint`` (the source's configured language) is used only when the
     page declares no language and its text is too short or ambiguous to identify.
     """
+    from trafilatura import bare_extraction
+    from trafilatura.settings import Document
+    from trafilatura.utils import load_html
+
     text = html if isinstance(html, str) else _decode(html, encoding)
     tree = load_html(text)
     if tree is None:
         logger.debug("Not parseable as HTML: %s", url)
         return None
     now = datetime.now(UTC)
-    options = copy(_OPTIONS)
+    options = copy(_options())
     options.url = options.source = url
     # Stop htmldate from picking future dates; is_plausible_date() checks again afterwards.
     options.date_params = {
-        **_OPTIONS.date_params,
+        **_options().date_params,
         "max_date": (now + FUTURE_TOLERANCE).date().isoformat(),
     }
     document = bare_extraction(tree, options=options)
@@ -183,6 +193,8 @@ def _decode(body: bytes, encoding: str | None) -> str:
 
 
 def _guess_encoding(body: bytes) -> str | None:
+    from trafilatura.utils import detect_encoding
+
     for guess in detect_encoding(body):
         try:
             return codecs.lookup(guess).name
@@ -254,7 +266,11 @@ def _choose_language(
 
 @cache
 def _language_identifier() -> LanguageIdentifier:
-    # Loaded on first use, not at import; normalized probabilities make the threshold meaningful.
+    # Loaded on first use, not at import (nor py3langid, a tenth of a second: a crawl process
+    # whose pages all go to the CPU pool never needs it); normalized probabilities make the
+    # threshold meaningful.
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
