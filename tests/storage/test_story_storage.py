@@ -221,3 +221,32 @@ def test_a_source_added_in_the_same_session_is_written_before_the_article(
             session, make_record("https://fresh.example/1", source_id="fresh")
         )
     assert article_id is not None
+
+
+def test_the_first_article_with_a_fingerprint_is_one_index_look_up(engine: Engine) -> None:
+    # Right after a bulk load, with no statistics, PostgreSQL walked the primary key for
+    # `ORDER BY id LIMIT 1`, reading every article when none had the fingerprint.
+    with engine.begin() as connection:
+        connection.execute(
+            text("insert into sources (id, created_at, updated_at) values ('bulk', :at, :at)"),
+            {"at": FETCHED},
+        )
+        connection.execute(
+            Article.__table__.insert(),
+            [
+                {
+                    "source_id": "bulk", "url": f"https://bulk.example/{n}",
+                    "canonical_url": f"https://bulk.example/{n}",
+                    "final_url": f"https://bulk.example/{n}", "text": "Text.",
+                    "published": FETCHED, "published_from": "page", "fetched_at": FETCHED,
+                    "content_fingerprint": f"{n:064x}", "language_detected": False,
+                }
+                for n in range(3000)
+            ],
+        )  # fmt: skip
+    query = "select id from articles where content_fingerprint = :fingerprint"
+    query += " and text is not null order by id limit 1"
+    explain = "explain" if engine.dialect.name == "postgresql" else "explain query plan"
+    with engine.connect() as connection:
+        plan = connection.execute(text(f"{explain} {query}"), {"fingerprint": "none"}).all()
+    assert "ix_articles_content_fingerprint_id" in " ".join(map(str, plan))
