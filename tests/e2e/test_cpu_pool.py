@@ -27,11 +27,11 @@ from tests.e2e.test_crawl_cli import last_run, stored_articles
 from tests.fixture_site import rss
 
 PAGES = 300
-"""Enough that the pool starts: once pages prepared in-process have taken 5 s of CPU, which
-on a fast, idle machine may take well over a hundred pages."""
+"""Enough that the pool starts, with the first page: 200 requests waiting start it (with fewer,
+it starts once pages prepared in-process have taken 5 s of CPU)."""
 PAGES_FOR_A_CRASH = 300
 """Enough that the pool still has work once its workers are up, however long they take to
-start on a busy machine: pages are prepared in-process meanwhile."""
+start on a busy machine."""
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 
 
