@@ -7,8 +7,12 @@ it runs the same work in-process, as the pipelines did before. What the work is,
 :mod:`pipelines.page_analysis`; what comes back is a :class:`PreparedArticle`, defined here,
 below the stages, so that each of them can read it.
 
-- *Processes, started with spawn*: the work is Python that holds the GIL, so threads would not
-  help; and a forked child would inherit the crawl's threads and database connections.
+- *Processes, forked from a fork server*: the work is Python that holds the GIL, so threads
+  would not help; and a child forked from the crawl process would inherit its threads and
+  database connections. A fork server is a clean process started for the pool: it imports
+  the modules the pool is told to preload (:mod:`pipelines.pool_preload` warms everything a
+  page needs) once, and each worker is a fork of it, ready at once. Where the system has no
+  fork server (Windows), workers are spawned and each loads what it needs.
 - *Started when worth it*: a worker costs 2 to 5 s of CPU to start (imports, the taxonomy,
   the language model), as much as some forty pages. The pool starts once the pages prepared
   in-process have taken that long (:data:`START_AFTER_SECONDS`), or when the caller knows
@@ -26,8 +30,8 @@ below the stages, so that each of them can read it.
   crawl's own loggers and handlers, as if logged in-process.
 - *Shutdown*: :meth:`CpuPool.shutdown` cancels the calls not started and waits for the workers
   to exit. Workers ignore SIGINT, which Ctrl-C sends to the whole process group (the crawl
-  process decides, and Scrapy finishes the pages in flight), and exit on their own within
-  :data:`ORPHAN_CHECK_SECONDS` if the crawl process dies.
+  process decides, and Scrapy finishes the pages in flight), and exit on their own at once if
+  the crawl process dies; their fork server follows them.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, fields
+from multiprocessing.context import BaseContext
 from typing import Any, Self, TypeVar
 
 from scrapy.exceptions import DropItem
@@ -60,7 +65,6 @@ IN_FLIGHT_PER_WORKER = 2
 START_AFTER_SECONDS = 5.0
 """In-process CPU time after which the pool starts: about what starting a worker costs (the
 imports, the taxonomy and the language model), some forty article pages."""
-ORPHAN_CHECK_SECONDS = 1.0
 
 
 def default_workers() -> int:
@@ -136,6 +140,7 @@ class CpuPool:
         initargs: tuple[Any, ...] = (),
         *,
         start_after: float = START_AFTER_SECONDS,
+        preload: Sequence[str] = (),
     ) -> None:
         if workers < 0:
             raise ValueError(f"a pool of {workers} workers")
@@ -143,6 +148,7 @@ class CpuPool:
         self._initializer = initializer
         self._initargs = initargs
         self._start_after = start_after
+        self._preload = list(preload)
         self._slots = asyncio.Semaphore(max(1, IN_FLIGHT_PER_WORKER * workers))
         self._executor: ProcessPoolExecutor | None = None
         self._started: list[Future[int]] = []
@@ -226,7 +232,7 @@ class CpuPool:
         )
         executor = ProcessPoolExecutor(
             self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=_context(self._preload),
             initializer=_start_worker,
             initargs=(logging.getLogger().getEffectiveLevel(), self._initializer, self._initargs),
         )
@@ -277,6 +283,17 @@ class CpuPool:
             executor.shutdown(wait=True, cancel_futures=True)
 
 
+def _context(preload: list[str]) -> BaseContext:
+    """Workers forked from a fork server that imported ``preload``; spawned where the system
+    has no fork server."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # Taken into account when the server starts, with the first pool of the process.
+    context.set_forkserver_preload(preload)
+    return context
+
+
 def _log_here(record: logging.LogRecord) -> None:
     local = logging.getLogger(record.name)
     if local.isEnabledFor(record.levelno):
@@ -317,18 +334,20 @@ def _start_worker(
     root = logging.getLogger()
     root.handlers[:] = [_LogCapture()]
     root.setLevel(level)
-    threading.Thread(
-        target=_exit_with_parent, args=(os.getppid(),), name="exit-with-crawl", daemon=True
-    ).start()
+    threading.Thread(target=_exit_with_crawl, name="exit-with-crawl", daemon=True).start()
     if initializer is not None:
         initializer(*initargs)
 
 
-def _exit_with_parent(parent: int) -> None:
+def _exit_with_crawl() -> None:
     """A worker whose crawl process died (SIGKILL, a crash) would otherwise wait forever for
-    work, an orphan: it is adopted by another process, and leaves then."""
-    while os.getppid() == parent:
-        time.sleep(ORPHAN_CHECK_SECONDS)
+    work, an orphan, and keep its fork server alive: it leaves as soon as the crawl process's
+    end of the pipe multiprocessing keeps to it closes (its parent process, in
+    multiprocessing's terms, even when forked by the fork server)."""
+    crawl = multiprocessing.parent_process()
+    if crawl is None:  # not started by multiprocessing: nothing to watch
+        return
+    crawl.join()
     os._exit(1)
 
 

@@ -395,7 +395,9 @@ class ExtractionPipeline:
         with self._sessions() as session:
             self._job = PageJob.for_crawl(self._taxonomy_path, session)
         self._prepare = prepare_page
-        self.pool = CpuPool(self.workers, prepare_worker, (self._job,))
+        self.pool = CpuPool(
+            self.workers, prepare_worker, (self._job,), preload=["pipelines.pool_preload"]
+        )
         assert self.crawler.stats is not None
         self.crawler.stats.set_value("veille/cpu_pool/workers", self.pool.workers)
 

@@ -64,8 +64,11 @@ def descendants(root: int, table: dict[int, tuple[int, str]]) -> dict[int, str]:
     return found
 
 
-def is_pool_worker(command: str) -> bool:
-    return "spawn_main" in command
+def is_pool_worker(command: str, parent_command: str) -> bool:
+    """A worker of the CPU pool: forked by the pool's fork server (which has the same command
+    line), or spawned where there is none."""
+    forked = "multiprocessing.forkserver" in command
+    return (forked and "multiprocessing.forkserver" in parent_command) or "spawn_main" in command
 
 
 @dataclass
@@ -74,12 +77,19 @@ class WatchedCrawl:
 
     process: subprocess.Popen[str]
     seen: dict[int, str] = field(default_factory=dict)
+    parents: dict[int, int] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
 
     def workers(self) -> list[int]:
         alive = process_table()
+        return [pid for pid in self.pool_workers() if pid in alive]
+
+    def pool_workers(self) -> list[int]:
+        """The pool's workers seen so far."""
         return [
-            pid for pid, command in self.seen.items() if is_pool_worker(command) and pid in alive
+            pid
+            for pid, command in self.seen.items()
+            if is_pool_worker(command, self.seen.get(self.parents.get(pid, 0), ""))
         ]
 
     def wait_for_output(self, pattern: str, timeout: float = 120) -> None:
@@ -118,9 +128,11 @@ def watch_crawl(config: Path) -> WatchedCrawl:
 
     def look() -> None:
         while process.poll() is None:
-            for pid, command in descendants(process.pid, process_table()).items():
+            table = process_table()
+            for pid, command in descendants(process.pid, table).items():
                 if command.strip():  # empty while a process exits
                     crawl.seen[pid] = command
+                    crawl.parents[pid] = table[pid][0]
             time.sleep(0.02)
 
     threading.Thread(target=read, daemon=True).start()
@@ -196,7 +208,7 @@ def test_the_pool_prepares_pages_and_leaves_nothing_behind(
     output = crawl.finish()
     assert crawl.process.returncode == 0, output
 
-    workers = [pid for pid, command in crawl.seen.items() if is_pool_worker(command)]
+    workers = crawl.pool_workers()
     assert workers, "the crawl did not start its CPU pool:\n" + output
     assert "CPU pool: starting" in output
     assert left_behind(crawl) == {}
