@@ -20,9 +20,11 @@ Usage: ``python bench/crawl.py [--articles N] [--skip-postgres] [--skip-cli] [--
      loopback addresses otherwise) and the extensive date search off, as in Veille.
 
    For each: pages per second over the wall-clock time of the whole command and the speed-ups
-   against the reference and the CLI; CPU seconds (``getrusage`` of the children) and the
-   cores they kept busy on average (CPU s / seconds); the peak resident memory of the process
-   tree and the most processes in it (``/proc`` sampled every 50 ms); and "others", the cores
+   against the reference and the CLI; CPU seconds (``getrusage`` of the children, or the sum
+   over the processes sampled in ``/proc`` where that is more) and the
+   cores they kept busy on average (CPU s / seconds); the peak memory of the process tree
+   (the sum of its processes' proportional set sizes: pages they share count once) and the
+   most processes in it (``/proc`` sampled every 50 ms); and "others", the cores
    the rest of the machine kept busy meanwhile (``/proc/stat``, steal time included). The
    machine is shared: when others is high, the wall-clock figures say more about the other
    users than about the crawl. For each crawl, also what it stored (from the database), how
@@ -187,19 +189,20 @@ class ProcessTree:
             if entry.name.isdigit() and (stat := _read_stat(entry.path)) is not None:
                 children.setdefault(stat[0], []).append(int(entry.name))
                 cpu[int(entry.name)] = stat[1]
-        rss, count, stack = 0, 0, [(self.pid, 0)]
+        rss, count, stack = 0, 0, [(self.pid, 0, "")]
         while stack:
-            pid, depth = stack.pop()
-            rss += _resident_pages(pid) * self._page_size
+            pid, depth, parent_role = stack.pop()
+            rss += _resident_bytes(pid, self._page_size)
             count += 1
             if pid in cpu:
                 self._cpu_ticks[pid] = max(self._cpu_ticks.get(pid, 0), cpu[pid])
                 # Read again each time: a child seen between fork and exec has its parent's
                 # command line. A process that is ending has none left: keep its last role.
-                role = self.name if depth == 0 else _role(pid)
+                role = self.name if depth == 0 else _role(pid, parent_role)
                 if role is not None:
                     self._roles[pid] = role
-            stack.extend((child, depth + 1) for child in children.get(pid, ()))
+            role = self._roles.get(pid, "")
+            stack.extend((child, depth + 1, role) for child in children.get(pid, ()))
         self.peak_rss = max(self.peak_rss, rss)
         self.processes = max(self.processes, count)
 
@@ -215,8 +218,9 @@ def _read_stat(proc_path: str) -> tuple[int, int] | None:
         return None  # the process ended meanwhile
 
 
-def _role(pid: int) -> str | None:
-    """What the process is, from its command line; None when it has none (it is ending)."""
+def _role(pid: int, parent_role: str) -> str | None:
+    """What the process is, from its command line (and its parent's role: the pool's workers
+    have their fork server's command line); None when it has none (it is ending)."""
     try:
         arguments = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
@@ -228,15 +232,27 @@ def _role(pid: int) -> str | None:
         return "crawl process"
     if "resource_tracker" in command:
         return "multiprocessing resource tracker"
+    if "multiprocessing.forkserver" in command:
+        return "pool worker" if parent_role == "pool fork server" else "pool fork server"
     if "multiprocessing" in command:
         return "pool worker"
     return Path(arguments[0]).name or "other"
 
 
-def _resident_pages(pid: int) -> int:
+def _resident_bytes(pid: int, page_size: int) -> int:
+    """The process's share of memory: its proportional set size (a page shared by n processes,
+    as the pool's forked workers share their fork server's, counts 1/n in each), else its
+    resident set."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:  # noqa: PTH123
+            for line in handle:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
     try:
         with open(f"/proc/{pid}/statm", "rb") as handle:  # noqa: PTH123
-            return int(handle.read().split()[1])
+            return int(handle.read().split()[1]) * page_size
     except (OSError, IndexError, ValueError):
         return 0
 
@@ -268,6 +284,14 @@ class Timing:
     """CPU time of the finished child processes and their waited-for descendants."""
     others: float | None = None
     """CPUs kept busy on average by other processes meanwhile (other users of the machine)."""
+    machine_busy: float | None = None
+    """CPU seconds the whole machine spent meanwhile."""
+
+    def others_besides(self, cpu_seconds: float) -> float | None:
+        """:attr:`others`, with ``cpu_seconds`` as what the measured command used."""
+        if self.machine_busy is None or self.seconds <= 0:
+            return None
+        return max(0.0, self.machine_busy - self.self_cpu - cpu_seconds) / self.seconds
 
 
 @contextmanager
@@ -285,9 +309,9 @@ def timed() -> Iterator[Timing]:
     timing.self_cpu = time.process_time() - self_cpu
     timing.children_cpu = _children_cpu_seconds() - children_cpu
     busy_after = _machine_busy_seconds()
-    if busy is not None and busy_after is not None and timing.seconds > 0:
-        rest = busy_after - busy - timing.self_cpu - timing.children_cpu
-        timing.others = max(0.0, rest) / timing.seconds
+    if busy is not None and busy_after is not None:
+        timing.machine_busy = busy_after - busy
+        timing.others = timing.others_besides(timing.children_cpu)
 
 
 def run_command(name: str, command: list[str], *, pages: int, cwd: Path, log: Path) -> Measure:
@@ -302,15 +326,20 @@ def run_command(name: str, command: list[str], *, pages: int, cwd: Path, log: Pa
     if exit_code != 0:
         tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-30:]
         sys.exit(f"{name}: exit status {exit_code}; last lines of {log}:\n" + "\n".join(tail))
+    # getrusage counts the descendants that their parents waited for: not the CPU pool's
+    # workers, forked by a fork server that ends after the crawl process. The samples of
+    # /proc count every process of the tree but its last 50 ms: the larger is the nearer.
+    by_role = tree.cpu_by_role()
+    cpu = max(timing.children_cpu, sum(seconds for _, seconds in by_role.values()))
     return Measure(
         name,
         pages,
         timing.seconds,
-        timing.children_cpu,
+        cpu,
         tree.peak_rss,
         tree.processes,
-        timing.others,
-        tree.cpu_by_role(),
+        timing.others_besides(cpu),
+        by_role,
     )
 
 
