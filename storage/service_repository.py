@@ -300,7 +300,12 @@ def vacuum_database(engine: Engine, *, full: bool = True) -> list[str]:
     done: list[str] = []
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         if engine.dialect.name == "sqlite":
+            # ANALYZE writes: in a transaction that takes the write lock first, waiting for
+            # a crawl or digest writing meanwhile. Begun as a read, it would fail at once
+            # ("database is locked") when another connection wrote since it began.
+            connection.execute(text("BEGIN IMMEDIATE"))
             connection.execute(text("PRAGMA optimize"))
+            connection.execute(text("COMMIT"))
             done.append("PRAGMA optimize")
             pages = connection.execute(text("PRAGMA page_count")).scalar_one()
             free = connection.execute(text("PRAGMA freelist_count")).scalar_one()
