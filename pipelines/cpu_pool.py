@@ -13,12 +13,14 @@ below the stages, so that each of them can read it.
   the modules the pool is told to preload (:mod:`pipelines.pool_preload` warms everything a
   page needs) once, and each worker is a fork of it, ready at once. Where the system has no
   fork server (Windows), workers are spawned and each loads what it needs.
-- *Started when worth it*: a worker costs 2 to 5 s of CPU to start (imports, the taxonomy,
-  the language model), as much as some forty pages. The pool starts once the pages prepared
-  in-process have taken that long (:data:`START_AFTER_SECONDS`), or when the caller knows
-  that many pages are coming (:meth:`CpuPool.start`), so a crawl that finds a few new pages
-  starts none; until its workers are up, pages are still prepared in-process. Each
-  worker runs the pool's initializer once: what it loads stays loaded for every page.
+- *Started when worth it*: starting the pool costs 2 to 5 s of CPU (the fork server's imports,
+  the taxonomy, the language model; each worker's, where workers are spawned), as much as
+  some forty pages. The pool starts once the pages prepared in-process have taken that long
+  (:data:`START_AFTER_SECONDS`), or when the caller knows that many pages are coming
+  (:meth:`CpuPool.start`), so a crawl that finds a few new pages starts none. Until a worker
+  is up, pages are prepared in-process, unless none was yet: those wait for a worker rather
+  than load in the crawl process what the workers load. Each worker runs the pool's
+  initializer once: what it loads stays loaded for every page.
 - *Back-pressure*: at most :data:`IN_FLIGHT_PER_WORKER` calls per worker are in the pool; the
   others wait in the reactor, holding nothing but their page. The pages waiting are bounded by
   Scrapy itself: it takes no new response from the downloader while more than

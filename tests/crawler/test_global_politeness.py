@@ -271,8 +271,8 @@ def test_when_redis_is_unreachable_the_crawl_goes_on_with_local_limits(
 # -- the crawl each process runs --------------------------------------------------------
 
 PAGES = 5
-DELAY = 0.4
-TOLERANCE = 0.1  # from grant to arrival: up to ~75 ms seen on a loaded machine
+DELAY = 0.6
+TOLERANCE = 0.25  # from grant to arrival: ~75 ms on a loaded machine, once 230 ms in CI
 
 
 class PagesSpider(scrapy.Spider):
