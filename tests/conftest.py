@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +26,21 @@ REDIS_URL = os.environ.get("VEILLE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 from tests.discovery_site import discovery_site  # noqa: E402,F401  (fixture)
 from tests.fixture_site import news_site  # noqa: E402,F401  (fixture)
+
+
+def run_python(script: str, timeout: float = 120) -> str:
+    """What ``script`` prints, run by a fresh interpreter in the repository (a test that is
+    about what a new process imports or leaves behind); fails the test if the script fails."""
+    finished = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert finished.returncode == 0, finished.stderr
+    return finished.stdout
 
 
 def shared_dir() -> Path | None:

@@ -3,15 +3,11 @@ and a poll that finds nothing new should cost little more than its requests."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 from storage.database import open_database
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import run_python
 
 LOADED_ON_DEMAND = ("alembic", "datasketch", "scipy", "trafilatura", "py3langid")
 """The schema migrations (the launcher checked the schema), and what preparing pages needs
@@ -40,15 +36,6 @@ def test_a_crawl_process_loads_the_heavy_libraries_only_when_a_page_needs_them(
         print(*sorted({{name.split(".")[0] for name in sys.modules}}))
         """
     )
-    finished = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert finished.returncode == 0, finished.stderr
-    loaded = set(finished.stdout.split())
+    loaded = set(run_python(script).split())
     assert "scrapy" in loaded and "sqlalchemy" in loaded
     assert loaded.isdisjoint(LOADED_ON_DEMAND), sorted(loaded & set(LOADED_ON_DEMAND))

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -22,8 +19,8 @@ from pipelines.store import DuplicateArticle, StoragePipeline
 from storage.database import make_session_factory, open_database
 from storage.records import ArticleRecord, CopyKind, Extracted, FetchedPage, PublishedFrom
 from storage.repository import upsert_source
+from tests.conftest import run_python
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parents[1] / "data" / "dedup" / "en"
 FETCHED_AT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -140,13 +137,4 @@ def test_a_crawl_that_checks_no_article_loads_no_index(tmp_path: Path) -> None:
         print("datasketch" in sys.modules)
         """
     )
-    finished = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert finished.returncode == 0, finished.stderr
-    assert finished.stdout.split() == ["False", "True"]
+    assert run_python(script).split() == ["False", "True"]
