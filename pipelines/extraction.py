@@ -113,11 +113,12 @@ def extract(
         logger.debug("Not parseable as HTML: %s", url)
         return None
     now = datetime.now(UTC)
-    options = copy(_options())
+    defaults = _options()
+    options = copy(defaults)
     options.url = options.source = url
     # Stop htmldate from picking future dates; is_plausible_date() checks again afterwards.
     options.date_params = {
-        **_options().date_params,
+        **defaults.date_params,
         "max_date": (now + FUTURE_TOLERANCE).date().isoformat(),
     }
     document = bare_extraction(tree, options=options)
