@@ -46,7 +46,7 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -270,6 +270,25 @@ def _chunks(start: int, stop: int) -> Iterator[tuple[int, int]]:
         yield low, min(low + _CHUNK, stop)
 
 
+def _grow(
+    start: int, stop: int, workers: int, add: Callable[[int, list[bytes]], None]
+) -> tuple[float, float]:
+    """Articles ``start`` to ``stop``, generated and signed by ``workers`` processes, each
+    batch handed to ``add(first number, serialised signatures)`` here; the seconds it all
+    took, and those spent in ``add``."""
+    started = time.perf_counter()
+    adding = 0.0
+    chunks = list(_chunks(start, stop))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        lows, highs = zip(*chunks, strict=True)
+        batches = pool.map(_signatures, [SEED] * len(chunks), lows, highs)
+        for low, batch in zip(lows, batches, strict=True):
+            began = time.perf_counter()
+            add(low, batch)
+            adding += time.perf_counter() - began
+    return time.perf_counter() - started, adding
+
+
 def _peak_rss_mb() -> float:
     # ru_maxrss is in kilobytes on Linux (bytes on macOS).
     scale = 1 if sys.platform != "darwin" else 1024
@@ -357,21 +376,14 @@ def run_speed(sizes: list[int], queries: int, workers: int) -> None:
     index = NearDuplicateIndex()
     print(f"peak RSS before the index: {_peak_rss_mb():.0f} MB", flush=True)
     rows: list[tuple[int, QueryFigures, float]] = []
+
+    def add(low: int, batch: list[bytes]) -> None:
+        # What a crawl does at start with the signatures read from the database.
+        for number, data in enumerate(batch, start=low):
+            index.add(str(number), signature_from_bytes(data))
+
     for size in sorted(sizes):
-        started = time.perf_counter()
-        adding = 0.0
-        chunks = list(_chunks(len(index), size))
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            lows, highs = zip(*chunks, strict=True)
-            for (low, _high), batch in zip(
-                chunks, pool.map(_signatures, [SEED] * len(chunks), lows, highs), strict=True
-            ):
-                # What a crawl does at start with the signatures read from the database.
-                began = time.perf_counter()
-                for number, data in enumerate(batch, start=low):
-                    index.add(str(number), signature_from_bytes(data))
-                adding += time.perf_counter() - began
-        total = time.perf_counter() - started
+        total, adding = _grow(len(index), size, workers, add)
         print(
             f"{size:>7,} stored: built in {total:.1f} s ({workers} worker processes generating "
             f"and signing articles); of which {adding:.1f} s adding serialised signatures to the "
@@ -444,22 +456,14 @@ def run_redis(url: str, sizes: list[int], queries: int, workers: int) -> None:
     stored_at = datetime.now(UTC)
     rows: list[tuple[int, QueryFigures, float, float]] = []
     try:
+
+        def add(low: int, batch: list[bytes]) -> None:
+            index.add_many((str(number), data, stored_at) for number, data in enumerate(batch, low))
+
         for size in sorted(sizes):
-            started = time.perf_counter()
-            loading = 0.0
-            chunks = list(_chunks(len(index), size))
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                lows, highs = zip(*chunks, strict=True)
-                for (low, _high), batch in zip(
-                    chunks, pool.map(_signatures, [SEED] * len(chunks), lows, highs), strict=True
-                ):
-                    began = time.perf_counter()
-                    index.add_many(
-                        (str(number), data, stored_at) for number, data in enumerate(batch, low)
-                    )
-                    loading += time.perf_counter() - began
+            total, loading = _grow(len(index), size, workers, add)
             print(
-                f"{size:>7,} stored in Redis: built in {time.perf_counter() - started:.1f} s, of "
+                f"{size:>7,} stored in Redis: built in {total:.1f} s, of "
                 f"which {loading:.1f} s loading serialised signatures (load script)",
                 flush=True,
             )
